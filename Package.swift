@@ -1,0 +1,65 @@
+// swift-tools-version:6.0
+// vswitch: a userspace Ethernet bridge and virtual switch for Linux.
+// Layers point downward (see Docs/architecture.md):
+//   C shims, wire formats  ->  system, netlink, core  ->  ports, data plane  ->  control  ->  executables
+import PackageDescription
+
+let package = Package(
+    name: "vswitch",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vswitchd", targets: ["vswitchd"]),
+        .executable(name: "vswitchctl", targets: ["vswitchctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
+    ],
+    targets: [
+        // C shim: only what Swift cannot call (ioctl on /dev/net/tun, struct ifreq).
+        .target(name: "CVSwitchLinux"),
+        // libnl-route-3 through pkg-config (Debian: libnl-3-dev, libnl-route-3-dev).
+        .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
+                       providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+
+        // Wire formats: checked views over bytes plus small values. No I/O, no Foundation.
+        .target(name: "VSwitchWire"),
+        // Switch core: buffers, pool, Port protocol, MAC table, learning switch. No Foundation, no port kind.
+        .target(name: "VSwitchCore"),
+        // Syscall wrappers: errno, fds, epoll, eventfd, threads.
+        .target(name: "VSwitchSystem", dependencies: ["CVSwitchLinux"]),
+        // Netlink (libnl-route-3): links, addresses, namespaces.
+        .target(name: "VSwitchNetlink", dependencies: ["CNetlink", "VSwitchSystem"]),
+        // Port kinds (TAP, ...): know the core's Port protocol and the system below it.
+        .target(name: "VSwitchPorts", dependencies: ["VSwitchCore", "VSwitchSystem", "VSwitchNetlink", "CVSwitchLinux"]),
+        // Data plane: threads that own ports, wait with epoll and forward in batches.
+        .target(name: "VSwitchDataPlane", dependencies: ["VSwitchCore", "VSwitchSystem"]),
+        // Control protocol (JSON-RPC types), client, CLI rendering. Shared by vswitchd and vswitchctl.
+        .target(name: "VSwitchControl", dependencies: []),
+        // The daemon's services: switch registry, state store, control server.
+        .target(name: "VSwitchDaemon", dependencies: [
+            "VSwitchControl", "VSwitchDataPlane", "VSwitchPorts", "VSwitchNetlink", "VSwitchCore", "VSwitchWire",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        .executableTarget(name: "vswitchd", dependencies: [
+            "VSwitchDaemon",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "vswitchctl", dependencies: [
+            "VSwitchControl",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Core benchmark driver (Tools/bench runs it, also under callgrind).
+        .executableTarget(name: "vswitch-bench", dependencies: ["VSwitchCore", "VSwitchWire"]),
+
+        .testTarget(name: "VSwitchWireTests", dependencies: ["VSwitchWire"]),
+        .testTarget(name: "VSwitchCoreTests", dependencies: ["VSwitchCore", "VSwitchWire"]),
+        .testTarget(name: "VSwitchNetlinkTests", dependencies: ["VSwitchNetlink", "VSwitchSystem"]),
+        .testTarget(name: "VSwitchControlTests", dependencies: ["VSwitchControl"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["VSwitchControl", "VSwitchSystem"]),
+    ]
+)

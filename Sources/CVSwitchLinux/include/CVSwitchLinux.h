@@ -1,0 +1,41 @@
+// CVSwitchLinux: the few kernel interfaces Swift cannot call directly.
+// ioctl() is variadic and TUNSETIFF, TUNSETVNETHDRSZ, TUNSETOFFLOAD and TUNSETPERSIST are
+// function-like macros, and struct ifreq is a union: none of them import into Swift.
+// Each function returns 0 (or a non-negative fd) on success and -errno on failure, so the
+// Swift side never reads a racy global errno.
+#ifndef CVSWITCH_LINUX_H
+#define CVSWITCH_LINUX_H
+
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+/// Size of struct virtio_net_hdr (no mergeable buffers): the header the TAP driver prepends
+/// to every frame when opened with IFF_VNET_HDR.
+#define VSWITCH_VNET_HDR_LEN 10
+
+/// Options for vswitch_tap_open.
+enum {
+    VSWITCH_TAP_VNET_HDR = 1,  ///< IFF_VNET_HDR + TUNSETVNETHDRSZ + TUNSETOFFLOAD(CSUM|TSO4|TSO6)
+    VSWITCH_TAP_TUN      = 2,  ///< IFF_TUN (L3) instead of IFF_TAP
+};
+
+/// Open /dev/net/tun and attach to (or create) interface `name` as TAP (IFF_TAP|IFF_NO_PI),
+/// non-blocking and close-on-exec. `actual_name` (IFNAMSIZ bytes) receives the kernel's name.
+/// Returns the fd, or -errno.
+int vswitch_tap_open(const char *name, int options, char *actual_name);
+
+/// TUNSETPERSIST on an open TAP fd. Returns 0 or -errno.
+int vswitch_tap_set_persist(int fd, int persist);
+
+/// TUNGETIFF: reads the flags the device was attached with. Returns flags (>= 0) or -errno.
+int vswitch_tap_get_flags(int fd);
+
+/// IFF_PERSIST as TUNGETIFF reports it, for telling a persistent TAP from one we own.
+int vswitch_iff_persist(void);
+
+/// pthread_setname_np (a GNU extension Glibc's module map does not export).
+#include <pthread.h>
+int vswitch_set_thread_name(pthread_t thread, const char *name);
+
+#endif

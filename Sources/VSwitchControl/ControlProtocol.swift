@@ -1,0 +1,191 @@
+// VSwitchControl: the control protocol between vswitchctl and vswitchd, and its rendering.
+//
+// The wire is newline-delimited JSON-RPC 2.0 over a Unix stream socket (Docs/control-protocol.md):
+// one request object per line, one response object per line, in order. Method names are the
+// vswitchctl command names ("add-br", "fdb-show", ...); params and results are the Codable types
+// below, with snake_case keys, which are also what `vswitchctl --json` prints.
+//
+// This module knows no daemon internals (no NIO, no ports): vswitchctl links only this.
+import Foundation
+
+public enum ControlMethod: String, CaseIterable, Sendable {
+    case addBridge = "add-br"
+    case deleteBridge = "del-br"
+    case listBridges = "list-br"
+    case addPort = "add-port"
+    case deletePort = "del-port"
+    case listPorts = "list-ports"
+    case show = "show"
+    case fdbShow = "fdb-show"
+    case fdbFlush = "fdb-flush"
+    case fdbAdd = "fdb-add"
+    case fdbDelete = "fdb-del"
+    case stats = "stats"
+    case set = "set"
+}
+
+/// JSON-RPC error codes: the standard ones, and the application's in the -32000 range.
+public enum ControlErrorCode: Int, Sendable {
+    case parseError = -32700
+    case invalidRequest = -32600
+    case methodNotFound = -32601
+    case invalidParams = -32602
+    case internalError = -32603
+    /// The request was well formed but cannot be done (no such switch, port exists, device error).
+    case failed = -32000
+}
+
+// MARK: - Params
+
+public struct BridgeParams: Codable, Sendable {
+    public var bridge: String
+    public var mayExist: Bool?
+    public var ifExists: Bool?
+    public init(bridge: String, mayExist: Bool? = nil, ifExists: Bool? = nil) {
+        self.bridge = bridge; self.mayExist = mayExist; self.ifExists = ifExists
+    }
+}
+
+public struct EmptyParams: Codable, Sendable { public init() {} }
+
+public struct PortSpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var type: String
+    public var netns: String?
+    public var addr: String?
+    public var mtu: Int?
+    public var mac: String?
+    public init(name: String, type: String = "tap", netns: String? = nil, addr: String? = nil, mtu: Int? = nil, mac: String? = nil) {
+        self.name = name; self.type = type; self.netns = netns; self.addr = addr; self.mtu = mtu; self.mac = mac
+    }
+}
+
+public struct AddPortParams: Codable, Sendable {
+    public var bridge: String
+    public var port: PortSpec
+    public var mayExist: Bool?
+    public init(bridge: String, port: PortSpec, mayExist: Bool? = nil) {
+        self.bridge = bridge; self.port = port; self.mayExist = mayExist
+    }
+}
+
+public struct PortParams: Codable, Sendable {
+    public var bridge: String
+    public var port: String?
+    public var ifExists: Bool?
+    public init(bridge: String, port: String?, ifExists: Bool? = nil) {
+        self.bridge = bridge; self.port = port; self.ifExists = ifExists
+    }
+}
+
+public struct FDBEntryParams: Codable, Sendable {
+    public var bridge: String
+    public var mac: String
+    public var port: String?
+    public var vlan: Int?
+    public init(bridge: String, mac: String, port: String? = nil, vlan: Int? = nil) {
+        self.bridge = bridge; self.mac = mac; self.port = port; self.vlan = vlan
+    }
+}
+
+public struct SetParams: Codable, Sendable {
+    public var bridge: String
+    /// KEY=VALUE pairs as the user typed them; the daemon validates keys and values.
+    public var settings: [String: String]
+    public init(bridge: String, settings: [String: String]) { self.bridge = bridge; self.settings = settings }
+}
+
+// MARK: - Results
+
+public struct OK: Codable, Sendable, Equatable { public var ok = true; public init() {} }
+
+public struct BridgeList: Codable, Sendable { public var bridges: [String]; public init(bridges: [String]) { self.bridges = bridges } }
+public struct PortList: Codable, Sendable { public var ports: [String]; public init(ports: [String]) { self.ports = ports } }
+
+public struct BridgeSettings: Codable, Sendable, Equatable {
+    public var ageingTime: Int
+    public var maxMacs: Int
+    public var floodUnknown: Bool
+    public init(ageingTime: Int = 300, maxMacs: Int = 65_536, floodUnknown: Bool = true) {
+        self.ageingTime = ageingTime; self.maxMacs = maxMacs; self.floodUnknown = floodUnknown
+    }
+}
+
+public struct PortInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var type: String
+    public var netns: String?
+    public var addr: String?
+    public var mtu: Int?
+    public var mac: String?
+    /// Whether vswitchd created the device (and removes it on del-port).
+    public var created: Bool
+    /// "up", or the reason the port is not working (e.g. a namespace that vanished).
+    public var status: String
+    public init(name: String, type: String, netns: String?, addr: String?, mtu: Int?, mac: String?, created: Bool, status: String) {
+        self.name = name; self.type = type; self.netns = netns; self.addr = addr; self.mtu = mtu; self.mac = mac
+        self.created = created; self.status = status
+    }
+}
+
+public struct BridgeInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var settings: BridgeSettings
+    public var ports: [PortInfo]
+    public var fdbSize: Int
+    public init(name: String, settings: BridgeSettings, ports: [PortInfo], fdbSize: Int) {
+        self.name = name; self.settings = settings; self.ports = ports; self.fdbSize = fdbSize
+    }
+}
+
+public struct ShowResult: Codable, Sendable { public var bridges: [BridgeInfo]; public init(bridges: [BridgeInfo]) { self.bridges = bridges } }
+
+public struct FDBEntry: Codable, Sendable, Equatable {
+    public var port: String
+    public var vlan: Int
+    public var mac: String
+    /// Seconds since the entry was last refreshed (0 for static entries).
+    public var age: Int
+    public var `static`: Bool
+    public init(port: String, vlan: Int, mac: String, age: Int, static isStatic: Bool) {
+        self.port = port; self.vlan = vlan; self.mac = mac; self.age = age; self.static = isStatic
+    }
+}
+
+public struct FDBShowResult: Codable, Sendable {
+    public var bridge: String
+    public var entries: [FDBEntry]
+    public var learned: UInt64
+    public var moved: UInt64
+    public var aged: UInt64
+    public var learnRefused: UInt64
+    public init(bridge: String, entries: [FDBEntry], learned: UInt64, moved: UInt64, aged: UInt64, learnRefused: UInt64) {
+        self.bridge = bridge; self.entries = entries; self.learned = learned; self.moved = moved; self.aged = aged
+        self.learnRefused = learnRefused
+    }
+}
+
+public struct PortStats: Codable, Sendable, Equatable {
+    public var port: String
+    public var rxPackets: UInt64
+    public var rxBytes: UInt64
+    public var rxDrops: UInt64
+    public var rxErrors: UInt64
+    public var txPackets: UInt64
+    public var txBytes: UInt64
+    public var txDrops: UInt64
+    public var txErrors: UInt64
+    /// Drops by reason (runt, malformed, invalid-source, ...), zeros included.
+    public var drops: [String: UInt64]
+    public init(port: String, rxPackets: UInt64, rxBytes: UInt64, rxDrops: UInt64, rxErrors: UInt64,
+                txPackets: UInt64, txBytes: UInt64, txDrops: UInt64, txErrors: UInt64, drops: [String: UInt64]) {
+        self.port = port; self.rxPackets = rxPackets; self.rxBytes = rxBytes; self.rxDrops = rxDrops; self.rxErrors = rxErrors
+        self.txPackets = txPackets; self.txBytes = txBytes; self.txDrops = txDrops; self.txErrors = txErrors; self.drops = drops
+    }
+}
+
+public struct StatsResult: Codable, Sendable {
+    public var bridge: String
+    public var ports: [PortStats]
+    public init(bridge: String, ports: [PortStats]) { self.bridge = bridge; self.ports = ports }
+}

@@ -1,0 +1,51 @@
+/// Human-readable output of the read commands: fixed-width tables with a header that is shown
+/// even when there are no rows, and the tree of `show`. `--json` bypasses all of this.
+public enum Render {
+    /// Left-aligned columns separated by two spaces; numeric columns right-aligned.
+    public static func table(_ header: [String], _ rows: [[String]], rightAligned: Set<Int> = []) -> String {
+        var widths = header.map(\.count)
+        for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in
+                let pad = String(repeating: " ", count: widths[i] - c.count)
+                return rightAligned.contains(i) ? pad + c : (i == cells.count - 1 ? c : c + pad)
+            }.joined(separator: "  ")
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
+    }
+
+    /// Like `ovs-vsctl show`: each switch, its settings and ports, indented.
+    public static func show(_ result: ShowResult) -> String {
+        var out = ""
+        for b in result.bridges {
+            out += "Bridge \(b.name)\n"
+            out += "    ageing_time: \(b.settings.ageingTime)  max_macs: \(b.settings.maxMacs)  flood_unknown: \(b.settings.floodUnknown ? "on" : "off")  fdb_size: \(b.fdbSize)\n"
+            for p in b.ports {
+                out += "    Port \(p.name)\n"
+                out += "        type: \(p.type)\n"
+                if let ns = p.netns { out += "        netns: \(ns)\n" }
+                if let a = p.addr { out += "        addr: \(a)\n" }
+                if let m = p.mtu { out += "        mtu: \(m)\n" }
+                if let m = p.mac { out += "        mac: \(m)\n" }
+                if !p.created { out += "        existing device (kept on del-port)\n" }
+                if p.status != "up" { out += "        status: \(p.status)\n" }
+            }
+        }
+        return out
+    }
+
+    /// Columns as `ovs-appctl fdb/show`, plus whether the entry is static.
+    public static func fdb(_ result: FDBShowResult) -> String {
+        let rows = result.entries.map { e in [e.port, String(e.vlan), e.mac, e.static ? "-" : String(e.age), e.static ? "static" : "learned"] }
+        return table(["port", "VLAN", "MAC", "Age", "Type"], rows, rightAligned: [1, 3])
+    }
+
+    public static func stats(_ result: StatsResult) -> String {
+        let rows = result.ports.map { p in
+            [p.port, String(p.rxPackets), String(p.rxBytes), String(p.rxDrops), String(p.rxErrors),
+             String(p.txPackets), String(p.txBytes), String(p.txDrops), String(p.txErrors)]
+        }
+        return table(["port", "rx_packets", "rx_bytes", "rx_drops", "rx_errors", "tx_packets", "tx_bytes", "tx_drops", "tx_errors"],
+                     rows, rightAligned: Set(1...8))
+    }
+}

@@ -1,0 +1,26 @@
+/// A port's number within its switch: an index into the switch's port slots.
+public typealias PortNumber = Int
+
+/// The one interface every port kind implements (TAP, pcap, UDP tunnel, TUN, internal, in-memory).
+///
+/// Both directions are batched: a data-plane thread calls `receive` once per batch and `transmit`
+/// once per batch and port, so the existential call is paid per batch, never per frame. A port is
+/// owned by one data-plane thread from `attach` to `detach` and is never touched by another.
+public protocol Port: AnyObject {
+    /// The port's name, as the user gave it.
+    var name: String { get }
+
+    /// An fd that polls readable when `receive` has frames to give; -1 for ports that are driven
+    /// another way (in-memory ports in tests).
+    var readinessDescriptor: Int32 { get }
+
+    /// Appends received frames to `batch` (from `batch.count` up to its capacity) and returns
+    /// when the batch is full or the source has nothing more right now. Frames that cannot be
+    /// read whole count as `rxErrors` or drops in `counters`, never as a crash.
+    func receive(into batch: PacketBatch, counters: inout PortCounters)
+
+    /// Sends the frames `batch.buffers[indices[0 ..< count]]`, counting what went out
+    /// (`txPackets`, `txBytes`) and what did not (`txDrops` when the device is full,
+    /// `txErrors` when it refused a frame).
+    func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters)
+}

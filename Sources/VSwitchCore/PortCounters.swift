@@ -1,0 +1,87 @@
+/// Why a frame was dropped. Every drop has one reason, and every reason has a counter.
+public enum DropReason: Int, CaseIterable, Sendable {
+    /// Shorter than an Ethernet header (14 bytes).
+    case runt
+    /// A header that claims more than the frame holds (a truncated 802.1Q tag).
+    case malformed
+    /// Longer than the switch accepts.
+    case oversize
+    /// A multicast, broadcast or all-zero source MAC: invalid as a source (IEEE 802.3), and never learned.
+    case invalidSource
+    /// Known unicast whose destination is on the ingress port: never sent back out of it.
+    case filtered
+    /// Unknown unicast while `flood-unknown=off`.
+    case unknownUnicast
+    /// The egress device had no room (EAGAIN on write).
+    case transmitQueueFull
+    /// The frame does not fit the egress port.
+    case transmitTooBig
+
+    public var name: String {
+        switch self {
+        case .runt: "runt"
+        case .malformed: "malformed"
+        case .oversize: "oversize"
+        case .invalidSource: "invalid-source"
+        case .filtered: "filtered"
+        case .unknownUnicast: "unknown-unicast"
+        case .transmitQueueFull: "tx-queue-full"
+        case .transmitTooBig: "tx-too-big"
+        }
+    }
+
+    /// Whether the drop happened on receive (counted in `rxDrops`) or on transmit (`txDrops`).
+    public var isTransmit: Bool { self == .transmitQueueFull || self == .transmitTooBig }
+}
+
+/// Per-port counters, written only by the port's data-plane thread and read by snapshot.
+public struct PortCounters: Sendable, Equatable {
+    public var rxPackets: UInt64 = 0
+    public var rxBytes: UInt64 = 0
+    public var txPackets: UInt64 = 0
+    public var txBytes: UInt64 = 0
+    /// Reads the device failed (other than running dry).
+    public var rxErrors: UInt64 = 0
+    /// Writes the device refused (EINVAL, EIO, ...).
+    public var txErrors: UInt64 = 0
+    /// Drops by `DropReason.rawValue`.
+    public var drops: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+
+    public init() {}
+
+    @inlinable
+    public mutating func drop(_ reason: DropReason, count: UInt64 = 1) {
+        switch reason {
+        case .runt: drops.0 &+= count
+        case .malformed: drops.1 &+= count
+        case .oversize: drops.2 &+= count
+        case .invalidSource: drops.3 &+= count
+        case .filtered: drops.4 &+= count
+        case .unknownUnicast: drops.5 &+= count
+        case .transmitQueueFull: drops.6 &+= count
+        case .transmitTooBig: drops.7 &+= count
+        }
+    }
+
+    public func drops(_ reason: DropReason) -> UInt64 {
+        switch reason {
+        case .runt: drops.0
+        case .malformed: drops.1
+        case .oversize: drops.2
+        case .invalidSource: drops.3
+        case .filtered: drops.4
+        case .unknownUnicast: drops.5
+        case .transmitQueueFull: drops.6
+        case .transmitTooBig: drops.7
+        }
+    }
+
+    public var rxDrops: UInt64 { DropReason.allCases.filter { !$0.isTransmit }.reduce(0) { $0 &+ drops($1) } }
+    public var txDrops: UInt64 { DropReason.allCases.filter { $0.isTransmit }.reduce(0) { $0 &+ drops($1) } }
+
+    public static func == (a: PortCounters, b: PortCounters) -> Bool {
+        a.rxPackets == b.rxPackets && a.rxBytes == b.rxBytes && a.txPackets == b.txPackets && a.txBytes == b.txBytes
+            && a.rxErrors == b.rxErrors && a.txErrors == b.txErrors
+            && DropReason.allCases.allSatisfy { a.drops($0) == b.drops($0) }
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import Logging
+import VSwitchControl
+
+/// vswitchd as a whole: restores state, serves the control socket, and on SIGTERM/SIGINT stops
+/// every switch (removing the TAPs it created), removes the socket and exits 0. The state file
+/// is kept, so the next start restores the same switches.
+public final class Daemon: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var socketPath: String
+        public var stateDirectory: String
+        public var logLevel: Logger.Level
+        public init(socketPath: String, stateDirectory: String, logLevel: Logger.Level) {
+            self.socketPath = socketPath; self.stateDirectory = stateDirectory; self.logLevel = logLevel
+        }
+    }
+
+    public static let defaultStateDirectory = "/var/lib/vswitch"
+
+    let options: Options
+    let logger: Logger
+    let queue = DispatchQueue(label: "vswitchd.control")
+    let service: SwitchService
+    let server: ControlServer
+    private var signalSources: [DispatchSourceSignal] = []
+
+    public init(options: Options) {
+        self.options = options
+        var logger = Logger(label: "vswitchd")
+        logger.logLevel = options.logLevel
+        self.logger = logger
+        service = SwitchService(store: StateStore(directory: options.stateDirectory), logger: logger)
+        server = ControlServer(path: options.socketPath, service: service, queue: queue, logger: logger)
+    }
+
+    /// Runs until a signal stops the daemon; exits the process.
+    public func run() -> Never {
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .main)
+            source.setEventHandler { [self] in stop(signal: sig) }
+            source.resume()
+            signalSources.append(source)
+        }
+        signal(SIGPIPE, SIG_IGN)
+        logger.info("vswitchd starting: socket \(options.socketPath), state \(options.stateDirectory)")
+        queue.sync { service.restore() }
+        do {
+            try server.start()
+        } catch {
+            logger.critical("cannot listen on \(options.socketPath): \(error)")
+            queue.sync { service.shutdown() }
+            exit(1)
+        }
+        logger.info("vswitchd ready")
+        dispatchMain()
+    }
+
+    private func stop(signal: Int32) {
+        logger.info("vswitchd stopping (signal \(signal))")
+        server.stop()
+        queue.sync { service.shutdown() }
+        logger.info("vswitchd stopped")
+        exit(0)
+    }
+}

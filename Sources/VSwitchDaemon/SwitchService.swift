@@ -1,0 +1,400 @@
+// VSwitchDaemon: vswitchd's services: the switch registry behind the control socket, the state
+// store, and the control server.
+//
+// Threading rule: `SwitchService` is confined to one serial dispatch queue (the control queue).
+// Requests from every connection run there one at a time, so a request sees the registry as the
+// previous one left it, and may block (netlink, TAP creation, fsync, a data-plane round trip)
+// without another request interleaving. The data planes are reached only through
+// `DataPlane.perform`, which runs a closure on the data-plane thread between batches.
+//
+// Every change follows one shape: validate, do it (undoing the steps done so far if a later one
+// fails), persist, reply. A change that cannot be persisted is undone and reported.
+import Foundation
+import Logging
+import VSwitchControl
+import VSwitchCore
+import VSwitchDataPlane
+import VSwitchPorts
+import VSwitchWire
+
+public final class SwitchService: @unchecked Sendable {
+    final class ManagedPort {
+        var spec: PortSpec
+        var tap: TAPPort?
+        var number: PortNumber?
+        var status: String
+        var created: Bool
+        init(spec: PortSpec, tap: TAPPort?, number: PortNumber?, status: String, created: Bool) {
+            self.spec = spec; self.tap = tap; self.number = number; self.status = status; self.created = created
+        }
+    }
+
+    final class ManagedBridge {
+        let name: String
+        var settings: BridgeSettings
+        let dataPlane: DataPlane
+        var ports: [ManagedPort] = []
+        var staticFdb: [DaemonState.StaticEntry] = []
+        init(name: String, settings: BridgeSettings, dataPlane: DataPlane) {
+            self.name = name; self.settings = settings; self.dataPlane = dataPlane
+        }
+    }
+
+    let store: StateStore
+    let logger: Logger
+    private var bridges: [String: ManagedBridge] = [:]
+
+    public init(store: StateStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
+
+    // MARK: - Life cycle
+
+    /// Rebuilds the switches and ports of the saved state. A port that cannot be opened again
+    /// (its namespace is gone, say) stays configured, marked with the reason, and is logged.
+    public func restore() {
+        let state = store.load(logger: logger)
+        for b in state.bridges {
+            do {
+                let bridge = try makeBridge(b.name, settings: b.settings)
+                for spec in b.ports {
+                    do {
+                        bridge.ports.append(try openPort(spec, on: bridge))
+                    } catch {
+                        logger.error("cannot restore port \(spec.name) on \(b.name): \(error)")
+                        bridge.ports.append(ManagedPort(spec: spec, tap: nil, number: nil, status: "error: \(error)", created: false))
+                    }
+                }
+                for e in b.staticFdb {
+                    if (try? addStatic(e, on: bridge)) != nil { bridge.staticFdb.append(e) }
+                }
+                logger.info("restored bridge \(b.name) with \(bridge.ports.count) port(s)")
+            } catch {
+                logger.error("cannot restore bridge \(b.name): \(error)")
+            }
+        }
+    }
+
+    /// Stops every data plane and closes every port (removing the TAPs vswitchd created).
+    public func shutdown() {
+        for name in bridges.keys.sorted() { tearDown(bridges[name]!) }
+        bridges.removeAll()
+    }
+
+    // MARK: - Requests
+
+    func addBridge(_ p: BridgeParams) throws -> OK {
+        try validateName(p.bridge, what: "bridge")
+        if bridges[p.bridge] != nil {
+            if p.mayExist == true { return OK() }
+            throw fail("bridge \(p.bridge) already exists")
+        }
+        let bridge = try makeBridge(p.bridge, settings: BridgeSettings())
+        try commit { self.tearDown(bridge); self.bridges[p.bridge] = nil }
+        logger.info("added bridge \(p.bridge)")
+        return OK()
+    }
+
+    func deleteBridge(_ p: BridgeParams) throws -> OK {
+        guard let bridge = bridges[p.bridge] else {
+            if p.ifExists == true { return OK() }
+            throw noBridge(p.bridge)
+        }
+        tearDown(bridge)
+        bridges[p.bridge] = nil
+        try commit(undo: nil)
+        logger.info("deleted bridge \(p.bridge)")
+        return OK()
+    }
+
+    func listBridges() -> BridgeList { BridgeList(bridges: bridges.keys.sorted()) }
+
+    func addPort(_ p: AddPortParams) throws -> OK {
+        let bridge = try lookup(p.bridge)
+        let spec = p.port
+        try validateName(spec.name, what: "port", maxLength: 15)
+        if bridge.ports.contains(where: { $0.spec.name == spec.name }) {
+            if p.mayExist == true { return OK() }
+            throw fail("port \(spec.name) already exists on bridge \(p.bridge)")
+        }
+        if let other = bridges.values.first(where: { b in b.ports.contains { $0.spec.name == spec.name } }) {
+            throw fail("port \(spec.name) already exists on bridge \(other.name)")
+        }
+        guard spec.type == "tap" else {
+            throw fail("port type \(spec.type) is not supported yet (supported: tap)")
+        }
+        if let mtu = spec.mtu, !(68...65_521).contains(mtu) { throw fail("invalid mtu \(mtu) (68-65521)") }
+        if let mac = spec.mac {
+            guard let m = MACAddress(mac), !m.isMulticast, !m.isZero else { throw fail("invalid mac \(mac) (a unicast MAC like 02:00:00:00:00:01)") }
+        }
+        if let addr = spec.addr, !isCIDR(addr) { throw fail("invalid addr \(addr) (an address with prefix length, like 198.18.0.1/24)") }
+        let port = try openPort(spec, on: bridge)
+        bridge.ports.append(port)
+        try commit {
+            bridge.ports.removeAll { $0 === port }
+            self.closePort(port, on: bridge)
+        }
+        logger.info("added port \(spec.name) (\(spec.type)\(spec.netns.map { ", netns \($0)" } ?? "")) to \(p.bridge)")
+        return OK()
+    }
+
+    func deletePort(_ p: PortParams) throws -> OK {
+        let bridge = try lookup(p.bridge)
+        guard let name = p.port else { throw invalidParams("missing port") }
+        guard let port = bridge.ports.first(where: { $0.spec.name == name }) else {
+            if p.ifExists == true { return OK() }
+            throw fail("no port \(name) on bridge \(p.bridge)")
+        }
+        closePort(port, on: bridge)
+        bridge.ports.removeAll { $0 === port }
+        bridge.staticFdb.removeAll { $0.port == name }
+        try commit(undo: nil)
+        logger.info("deleted port \(name) from \(p.bridge)")
+        return OK()
+    }
+
+    func listPorts(_ p: BridgeParams) throws -> PortList {
+        PortList(ports: try lookup(p.bridge).ports.map(\.spec.name))
+    }
+
+    func show() -> ShowResult {
+        ShowResult(bridges: bridges.keys.sorted().map { name in
+            let b = bridges[name]!
+            let fdbSize = b.dataPlane.perform { $0.switching.table.count }
+            return BridgeInfo(name: name, settings: b.settings, ports: b.ports.map { p in
+                PortInfo(name: p.spec.name, type: p.spec.type, netns: p.spec.netns, addr: p.spec.addr, mtu: p.spec.mtu,
+                         mac: p.spec.mac, created: p.created, status: p.status)
+            }, fdbSize: fdbSize)
+        })
+    }
+
+    func fdbShow(_ p: BridgeParams) throws -> FDBShowResult {
+        let bridge = try lookup(p.bridge)
+        let snapshot = bridge.dataPlane.perform { dp -> Handover<([(MACTable.Entry, String)], UInt32, [UInt64])> in
+            let sw = dp.switching
+            let now = LearningSwitch.seconds(dp.clock())
+            let rows = sw.table.entries.map { e in (e, sw.port(e.portNumber)?.name ?? "?") }
+            let t = sw.table
+            return Handover((rows, now, [t.learned, t.moved, t.aged, t.learnRefused]))
+        }.value
+        let (rows, now, stats) = snapshot
+        let entries = rows.map { e, port in
+            FDBEntry(port: port, vlan: Int(e.vlan), mac: MACAddress(rawValue: e.mac).description,
+                     age: e.isStaticEntry ? 0 : Int(now &- e.lastSeenSeconds), static: e.isStaticEntry)
+        }.sorted { ($0.port, $0.vlan, $0.mac) < ($1.port, $1.vlan, $1.mac) }
+        return FDBShowResult(bridge: p.bridge, entries: entries, learned: stats[0], moved: stats[1], aged: stats[2], learnRefused: stats[3])
+    }
+
+    func fdbFlush(_ p: PortParams) throws -> OK {
+        let bridge = try lookup(p.bridge)
+        var number: PortNumber? = nil
+        if let name = p.port {
+            guard let port = bridge.ports.first(where: { $0.spec.name == name }) else { throw fail("no port \(name) on bridge \(p.bridge)") }
+            guard let n = port.number else { return OK() }
+            number = n
+        }
+        let target = number
+        bridge.dataPlane.perform { $0.switching.table.flush(port: target) }
+        return OK()
+    }
+
+    func fdbAdd(_ p: FDBEntryParams) throws -> OK {
+        let bridge = try lookup(p.bridge)
+        guard let portName = p.port else { throw invalidParams("missing port") }
+        let entry = DaemonState.StaticEntry(mac: try parseMAC(p.mac).description, vlan: try parseVLAN(p.vlan), port: portName)
+        try addStatic(entry, on: bridge)
+        let previous = bridge.staticFdb
+        bridge.staticFdb.removeAll { $0.mac == entry.mac && $0.vlan == entry.vlan }
+        bridge.staticFdb.append(entry)
+        try commit {
+            bridge.staticFdb = previous
+            _ = try? self.removeStatic(mac: entry.mac, vlan: entry.vlan, on: bridge)
+        }
+        return OK()
+    }
+
+    func fdbDelete(_ p: FDBEntryParams) throws -> OK {
+        let bridge = try lookup(p.bridge)
+        let mac = try parseMAC(p.mac).description
+        let vlan = try parseVLAN(p.vlan)
+        guard try removeStatic(mac: mac, vlan: vlan, on: bridge) else {
+            throw fail("no entry for \(mac)\(vlan == 0 ? "" : " vlan \(vlan)") on bridge \(p.bridge)")
+        }
+        bridge.staticFdb.removeAll { $0.mac == mac && $0.vlan == vlan }
+        try commit(undo: nil)
+        return OK()
+    }
+
+    func stats(_ p: PortParams) throws -> StatsResult {
+        let bridge = try lookup(p.bridge)
+        var ports = bridge.ports
+        if let name = p.port {
+            ports = ports.filter { $0.spec.name == name }
+            if ports.isEmpty { throw fail("no port \(name) on bridge \(p.bridge)") }
+        }
+        let numbers = ports.map(\.number)
+        let counters = bridge.dataPlane.perform { dp in
+            Handover(numbers.map { n in n.flatMap { dp.switching.counters($0) } ?? PortCounters() })
+        }.value
+        return StatsResult(bridge: p.bridge, ports: zip(ports, counters).map { port, c in
+            PortStats(port: port.spec.name, rxPackets: c.rxPackets, rxBytes: c.rxBytes, rxDrops: c.rxDrops, rxErrors: c.rxErrors,
+                      txPackets: c.txPackets, txBytes: c.txBytes, txDrops: c.txDrops, txErrors: c.txErrors,
+                      drops: Dictionary(uniqueKeysWithValues: DropReason.allCases.map { ($0.name, c.drops($0)) }))
+        })
+    }
+
+    func set(_ p: SetParams) throws -> OK {
+        let bridge = try lookup(p.bridge)
+        var s = bridge.settings
+        for (key, value) in p.settings.sorted(by: { $0.key < $1.key }) {
+            switch key {
+            case "ageing-time", "aging-time":
+                guard let v = Int(value), (1...1_000_000).contains(v) else { throw fail("invalid ageing-time \(value) (seconds, 1-1000000)") }
+                s.ageingTime = v
+            case "max-macs":
+                guard let v = Int(value), (1...16_777_216).contains(v) else { throw fail("invalid max-macs \(value) (1-16777216)") }
+                s.maxMacs = v
+            case "flood-unknown":
+                guard let v = parseSwitch(value) else { throw fail("invalid flood-unknown \(value) (on or off)") }
+                s.floodUnknown = v
+            default:
+                throw fail("unknown setting \(key) (known: ageing-time, max-macs, flood-unknown)")
+            }
+        }
+        let previous = bridge.settings
+        apply(s, to: bridge)
+        try commit { self.apply(previous, to: bridge) }
+        logger.info("bridge \(p.bridge): ageing-time=\(s.ageingTime) max-macs=\(s.maxMacs) flood-unknown=\(s.floodUnknown ? "on" : "off")")
+        return OK()
+    }
+
+    // MARK: - Helpers
+
+    private func makeBridge(_ name: String, settings: BridgeSettings) throws -> ManagedBridge {
+        let dp: DataPlane
+        do { dp = try DataPlane(name: name, settings: Self.coreSettings(settings)) } catch { throw fail("cannot create bridge \(name): \(error)") }
+        do { try dp.start() } catch { throw fail("cannot start bridge \(name): \(error)") }
+        let bridge = ManagedBridge(name: name, settings: settings, dataPlane: dp)
+        bridges[name] = bridge
+        return bridge
+    }
+
+    private func openPort(_ spec: PortSpec, on bridge: ManagedBridge) throws -> ManagedPort {
+        let tap: TAPPort
+        do { tap = try TAPPort(name: spec.name, namespace: spec.netns) } catch { throw fail("\(error)") }
+        do {
+            try tap.configure(mac: spec.mac.flatMap { MACAddress($0)?.octets }, mtu: spec.mtu, address: spec.addr)
+        } catch {
+            tap.close()
+            throw fail("cannot configure \(spec.name): \(error)")
+        }
+        let handover = Handover<any VSwitchCore.Port>(tap)
+        let number: PortNumber?
+        do { number = try bridge.dataPlane.perform { dp in Result { try dp.attach(handover.value) } }.get() } catch {
+            tap.close()
+            throw fail("cannot attach \(spec.name): \(error)")
+        }
+        guard let number else {
+            tap.close()
+            throw fail("bridge \(bridge.name) is full (\(LearningSwitch.maxPorts) ports)")
+        }
+        return ManagedPort(spec: spec, tap: tap, number: number, status: "up", created: tap.created)
+    }
+
+    private func closePort(_ port: ManagedPort, on bridge: ManagedBridge) {
+        if let n = port.number { bridge.dataPlane.perform { _ = $0.detach(n) } }
+        port.number = nil
+        port.tap?.close()
+        port.tap = nil
+    }
+
+    private func tearDown(_ bridge: ManagedBridge) {
+        bridge.dataPlane.stop()
+        for p in bridge.ports { closePort(p, on: bridge) }
+    }
+
+    private func apply(_ s: BridgeSettings, to bridge: ManagedBridge) {
+        bridge.settings = s
+        let core = Self.coreSettings(s)
+        bridge.dataPlane.perform { $0.switching.apply(core) }
+    }
+
+    static func coreSettings(_ s: BridgeSettings) -> LearningSwitch.Settings {
+        var c = LearningSwitch.Settings()
+        c.ageingTime = UInt32(s.ageingTime)
+        c.maxMACs = s.maxMacs
+        c.floodUnknown = s.floodUnknown
+        return c
+    }
+
+    private func addStatic(_ e: DaemonState.StaticEntry, on bridge: ManagedBridge) throws {
+        guard let port = bridge.ports.first(where: { $0.spec.name == e.port }) else { throw fail("no port \(e.port) on bridge \(bridge.name)") }
+        guard let n = port.number else { throw fail("port \(e.port) is not attached (\(port.status))") }
+        let key = MACTable.key(mac: MACAddress(e.mac)!.rawValue, vlan: UInt16(e.vlan))
+        guard bridge.dataPlane.perform({ $0.switching.table.addStatic(key, port: n) }) else {
+            throw fail("the MAC table of \(bridge.name) is full (max-macs \(bridge.settings.maxMacs))")
+        }
+    }
+
+    private func removeStatic(mac: String, vlan: Int, on bridge: ManagedBridge) throws -> Bool {
+        let key = MACTable.key(mac: MACAddress(mac)!.rawValue, vlan: UInt16(vlan))
+        return bridge.dataPlane.perform { $0.switching.table.remove(key) }
+    }
+
+    /// Persists the registry; if that fails, runs `undo` and reports the failure.
+    private func commit(undo: (() -> Void)?) throws {
+        do { try store.save(snapshot()) } catch {
+            undo?()
+            logger.error("cannot save state: \(error)")
+            throw fail("cannot save state: \(error)")
+        }
+    }
+
+    func snapshot() -> DaemonState {
+        var s = DaemonState()
+        s.bridges = bridges.keys.sorted().map { name in
+            let b = bridges[name]!
+            return .init(name: name, settings: b.settings, ports: b.ports.map(\.spec), staticFdb: b.staticFdb)
+        }
+        return s
+    }
+
+    private func lookup(_ name: String) throws -> ManagedBridge {
+        guard let b = bridges[name] else { throw noBridge(name) }
+        return b
+    }
+
+    private func validateName(_ name: String, what: String, maxLength: Int = 64) throws {
+        let ok = !name.isEmpty && name.utf8.count <= maxLength && name != "." && name != ".."
+            && name.unicodeScalars.allSatisfy { $0.isASCII && $0.value > 32 && $0 != "/" && $0 != ":" }
+        guard ok else { throw fail("invalid \(what) name \"\(name)\" (1-\(maxLength) printable characters, no '/', ':' or spaces)") }
+    }
+
+    private func parseMAC(_ s: String) throws -> MACAddress {
+        guard let m = MACAddress(s), !m.isMulticast, !m.isZero else { throw fail("invalid MAC \(s) (a unicast MAC like 02:00:00:00:00:01)") }
+        return m
+    }
+
+    private func parseVLAN(_ v: Int?) throws -> Int {
+        let vlan = v ?? 0
+        guard (0...4094).contains(vlan) else { throw fail("invalid vlan \(vlan) (0-4094)") }
+        return vlan
+    }
+
+    private func parseSwitch(_ s: String) -> Bool? {
+        switch s.lowercased() { case "on", "true", "yes", "1": true; case "off", "false", "no", "0": false; default: nil }
+    }
+
+    private func isCIDR(_ s: String) -> Bool {
+        let parts = s.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let len = Int(parts[1]) else { return false }
+        if IPv4Address(String(parts[0])) != nil { return (0...32).contains(len) }
+        if IPv6Address(String(parts[0])) != nil { return (0...128).contains(len) }
+        return false
+    }
+
+    func fail(_ message: String) -> JSONRPC.ErrorObject { .init(code: .failed, message: message) }
+    func invalidParams(_ message: String) -> JSONRPC.ErrorObject { .init(code: .invalidParams, message: message) }
+    func noBridge(_ name: String) -> JSONRPC.ErrorObject { fail("no bridge named \(name)") }
+}

@@ -1,0 +1,140 @@
+// VSwitchDataPlane: the threads that move frames.
+//
+// One `DataPlane` per switch: a dedicated thread that owns the switch's `LearningSwitch`, its
+// ports and its packet pool. It waits in epoll (level-triggered) on every port's fd and on a
+// doorbell eventfd; for each ready port it drains up to `roundsPerWakeup` batches of
+// `batchCapacity` frames (receive, process, flush), then moves on, so one busy port cannot starve
+// the others. Between wake-ups, at most once a second, it ages the MAC table.
+//
+// The control plane never touches the switch. It posts closures to the mailbox and rings the
+// doorbell; the data-plane thread runs them between batches and answers through a continuation.
+// Snapshots for `fdb show` and `stats` are built that way, on the data-plane thread, so the packet
+// path has no locks and no shared mutable state. The mailbox's mutex is taken only when the
+// doorbell rings, never per frame.
+import Dispatch
+import Synchronization
+import VSwitchCore
+import VSwitchSystem
+
+/// Boxes a value that is handed from one thread to another exactly once (a port being attached,
+/// a snapshot being returned). The handover through the mailbox is the synchronisation.
+public struct Handover<Value>: @unchecked Sendable {
+    public let value: Value
+    public init(_ value: Value) { self.value = value }
+}
+
+public final class DataPlane: @unchecked Sendable {
+    public typealias Job = @Sendable (DataPlane) -> Void
+
+    public let name: String
+    public let batchCapacity: Int
+    public static let roundsPerWakeup = 8
+    static let doorbellToken = UInt64.max
+
+    /// Valid only on the data-plane thread (and before `start`).
+    public let switching: LearningSwitch
+    private let epoll: Epoll
+    private let doorbell: EventFD
+    private let pool: PacketPool
+    private let mailbox = Mutex<[Job]>([])
+    private var thread: PThread?
+    private var running = true
+
+    public init(name: String, settings: LearningSwitch.Settings, batchCapacity: Int = 64) throws {
+        self.name = name
+        self.batchCapacity = batchCapacity
+        switching = LearningSwitch(settings: settings, batchCapacity: batchCapacity)
+        epoll = try Epoll(capacity: 64)
+        doorbell = try EventFD()
+        pool = PacketPool(bufferCount: batchCapacity)
+        try epoll.add(doorbell.fd, token: Self.doorbellToken)
+    }
+
+    public func start() throws {
+        thread = try PThread(name: "dp-\(name)") { [self] in run() }
+    }
+
+    /// Runs `job` on the data-plane thread between batches (at once, if the thread is not running).
+    public func post(_ job: @escaping Job) {
+        guard thread != nil else { job(self); return }
+        mailbox.withLock { $0.append(job) }
+        doorbell.signal()
+    }
+
+    /// Runs `body` on the data-plane thread between batches and waits for its result. The wait is
+    /// one doorbell round trip: the thread answers after at most the batch it is working on.
+    public func perform<T>(_ body: @escaping @Sendable (DataPlane) -> T) -> T {
+        guard thread != nil else { return body(self) }
+        let done = DispatchSemaphore(value: 0)
+        let result = ResultSlot<T>()
+        post { dp in
+            result.value = body(dp)
+            done.signal()
+        }
+        done.wait()
+        return result.value!
+    }
+
+    /// Stops the thread and waits for it. Ports stay attached; the caller closes them.
+    public func stop() {
+        guard let t = thread else { return }
+        post { dp in dp.running = false }
+        t.join()
+        thread = nil
+    }
+
+    // MARK: - On the data-plane thread
+
+    /// The clock the data plane stamps MAC entries with (CLOCK_MONOTONIC, nanoseconds).
+    public func clock() -> UInt64 { SystemCalls.monotonicNanoseconds() }
+
+    /// Attaches `port` and starts polling it. Returns its number, or nil if the switch is full.
+    public func attach(_ port: any Port) throws -> PortNumber? {
+        guard let n = switching.attach(port) else { return nil }
+        let fd = port.readinessDescriptor
+        if fd >= 0 {
+            do { try epoll.add(fd, token: UInt64(n)) } catch { switching.detach(n); throw error }
+        }
+        return n
+    }
+
+    @discardableResult
+    public func detach(_ number: PortNumber) -> (any Port)? {
+        guard let port = switching.port(number) else { return nil }
+        if port.readinessDescriptor >= 0 { epoll.remove(port.readinessDescriptor) }
+        return switching.detach(number)
+    }
+
+    private func run() {
+        guard let batch = pool.makeBatch(capacity: batchCapacity) else { return }
+        let sw = switching
+        let capacity = batchCapacity
+        var lastSweep = SystemCalls.monotonicNanoseconds()
+        while running {
+            let ready = epoll.wait(timeoutMilliseconds: 1000)
+            let now = SystemCalls.monotonicNanoseconds()
+            for i in 0..<ready {
+                let token = epoll.token(at: i)
+                if token == Self.doorbellToken { runJobs(); continue }
+                let port = Int(truncatingIfNeeded: token)
+                var rounds = 1
+                while sw.poll(port, batch: batch, now: now) == capacity && rounds < Self.roundsPerWakeup { rounds += 1 }
+            }
+            if now &- lastSweep >= 1_000_000_000 {
+                sw.sweep(now: now)
+                lastSweep = now
+            }
+        }
+    }
+
+    private func runJobs() {
+        doorbell.drain()
+        let jobs = mailbox.withLock { jobs -> [Job] in
+            defer { jobs.removeAll(keepingCapacity: true) }
+            return jobs
+        }
+        for job in jobs { job(self) }
+    }
+}
+
+private final class ResultSlot<T>: @unchecked Sendable { var value: T? }

@@ -1,0 +1,216 @@
+import ArgumentParser
+import Foundation
+import VSwitchControl
+
+struct GlobalOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Control socket (default /run/vswitch/vswitchd.sock, env VSWITCH_SOCKET).", valueName: "PATH"))
+    var socket: String?
+
+    @Flag(help: "Print machine-readable JSON (read commands).")
+    var json = false
+
+    @Option(help: ArgumentHelp("Seconds to wait for the daemon.", valueName: "SECONDS"))
+    var timeout: Double = 30
+
+    var client: ControlClient { ControlClient(path: ControlSocket.path(flag: socket), timeout: timeout) }
+
+    func call<P: Encodable, R: Decodable>(_ method: ControlMethod, _ params: P, as: R.Type = R.self) throws -> R {
+        try client.call(method, params, as: R.self)
+    }
+
+    /// Prints `value` as JSON when --json was given, else `text()`.
+    func output<T: Encodable>(_ value: T, _ text: () -> String) throws {
+        if json {
+            let data = try JSONRPC.encoder(pretty: true).encode(value)
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            let t = text()
+            if !t.isEmpty { print(t, terminator: t.hasSuffix("\n") ? "" : "\n") }
+        }
+    }
+}
+
+struct VSwitchCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vswitchctl",
+        abstract: "Configure and inspect vswitchd.",
+        discussion: "Exit status: 0 on success, 1 on an error, 2 on a usage error. See vswitchctl(8) in Docs/man.",
+        subcommands: [AddBridge.self, DeleteBridge.self, ListBridges.self, AddPort.self, DeletePort.self, ListPorts.self,
+                      Show.self, FDB.self, Stats.self, SetBridge.self])
+
+    /// Runs the command line with vswitchctl's exit codes: 0 ok, 1 error, 2 usage.
+    static func run() -> Never {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+            Foundation.exit(0)
+        } catch let error as ControlClientError {
+            fail(error.description)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))  // --help, --version
+                Foundation.exit(0)
+            }
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            fail(message(for: error))
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        let oneLine = message.split(whereSeparator: \.isNewline).joined(separator: " ")
+        FileHandle.standardError.write(Data("vswitchctl: \(oneLine)\n".utf8))
+        Foundation.exit(1)
+    }
+}
+
+struct AddBridge: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "add-br", abstract: "Create switch BR.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Switch name.") var bridge: String
+    @Flag(name: .customLong("may-exist"), help: "Succeed if it exists.") var mayExist = false
+    func run() throws { _ = try global.call(.addBridge, BridgeParams(bridge: bridge, mayExist: mayExist), as: OK.self) }
+}
+
+struct DeleteBridge: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "del-br", abstract: "Delete switch BR and its ports.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Switch name.") var bridge: String
+    @Flag(name: .customLong("if-exists"), help: "Succeed if it does not exist.") var ifExists = false
+    func run() throws { _ = try global.call(.deleteBridge, BridgeParams(bridge: bridge, ifExists: ifExists), as: OK.self) }
+}
+
+struct ListBridges: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list-br", abstract: "List switches, one per line.")
+    @OptionGroup var global: GlobalOptions
+    func run() throws {
+        let r = try global.call(.listBridges, EmptyParams(), as: BridgeList.self)
+        try global.output(r) { r.bridges.map { $0 + "\n" }.joined() }
+    }
+}
+
+struct AddPort: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add-port", abstract: "Attach port PORT to switch BR.",
+        discussion: "Type tap creates TAP device PORT if absent (removed again by del-port) or attaches to an existing persistent TAP (left in place).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Switch name.") var bridge: String
+    @Argument(help: "Port (device) name.") var port: String
+    @Option(help: "Port type: tap.") var type: String = "tap"
+    @Option(help: ArgumentHelp("Move the device into network namespace NS.", valueName: "NS")) var netns: String?
+    @Option(help: ArgumentHelp("Give the device an address (inside NS if given).", valueName: "CIDR")) var addr: String?
+    @Option(help: "Device MTU.") var mtu: Int?
+    @Option(help: "Device MAC address.") var mac: String?
+    @Flag(name: .customLong("may-exist"), help: "Succeed if the port exists.") var mayExist = false
+    func run() throws {
+        let spec = PortSpec(name: port, type: type, netns: netns, addr: addr, mtu: mtu, mac: mac)
+        _ = try global.call(.addPort, AddPortParams(bridge: bridge, port: spec, mayExist: mayExist), as: OK.self)
+    }
+}
+
+struct DeletePort: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "del-port", abstract: "Detach port PORT from switch BR.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Switch name.") var bridge: String
+    @Argument(help: "Port name.") var port: String
+    @Flag(name: .customLong("if-exists"), help: "Succeed if the port does not exist.") var ifExists = false
+    func run() throws { _ = try global.call(.deletePort, PortParams(bridge: bridge, port: port, ifExists: ifExists), as: OK.self) }
+}
+
+struct ListPorts: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list-ports", abstract: "List the ports of BR, one per line.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Switch name.") var bridge: String
+    func run() throws {
+        let r = try global.call(.listPorts, BridgeParams(bridge: bridge), as: PortList.self)
+        try global.output(r) { r.ports.map { $0 + "\n" }.joined() }
+    }
+}
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show every switch and port.")
+    @OptionGroup var global: GlobalOptions
+    func run() throws {
+        let r = try global.call(.show, EmptyParams(), as: ShowResult.self)
+        try global.output(r) { Render.show(r) }
+    }
+}
+
+struct FDB: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fdb", abstract: "Show and change the MAC table.",
+        subcommands: [FDBShow.self, FDBFlush.self, FDBAdd.self, FDBDelete.self])
+}
+
+struct FDBShow: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "List MAC, port, VLAN, age, static/learned.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Switch name.") var bridge: String
+    func run() throws {
+        let r = try global.call(.fdbShow, BridgeParams(bridge: bridge), as: FDBShowResult.self)
+        try global.output(r) { Render.fdb(r) }
+    }
+}
+
+struct FDBFlush: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "flush", abstract: "Forget learned MACs (of PORT only, if given).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Switch name.") var bridge: String
+    @Argument(help: "Port name.") var port: String?
+    func run() throws { _ = try global.call(.fdbFlush, PortParams(bridge: bridge, port: port), as: OK.self) }
+}
+
+struct FDBAdd: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "add", abstract: "Add a static entry MAC -> PORT.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Switch name.") var bridge: String
+    @Argument(help: "MAC address.") var mac: String
+    @Argument(help: "Port name.") var port: String
+    @Option(help: "VLAN (0-4094).") var vlan: Int?
+    func run() throws { _ = try global.call(.fdbAdd, FDBEntryParams(bridge: bridge, mac: mac, port: port, vlan: vlan), as: OK.self) }
+}
+
+struct FDBDelete: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "del", abstract: "Delete the entry for MAC.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Switch name.") var bridge: String
+    @Argument(help: "MAC address.") var mac: String
+    @Option(help: "VLAN (0-4094).") var vlan: Int?
+    func run() throws { _ = try global.call(.fdbDelete, FDBEntryParams(bridge: bridge, mac: mac, vlan: vlan), as: OK.self) }
+}
+
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Per-port rx/tx packets, bytes, drops and errors.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Switch name.") var bridge: String
+    @Argument(help: "Port name.") var port: String?
+    func run() throws {
+        let r = try global.call(.stats, PortParams(bridge: bridge, port: port), as: StatsResult.self)
+        try global.output(r) { Render.stats(r) }
+    }
+}
+
+struct SetBridge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set", abstract: "Change switch settings: ageing-time=S, max-macs=N, flood-unknown=on|off.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Switch name.") var bridge: String
+    @Argument(help: "KEY=VALUE settings.") var settings: [String]
+
+    func validate() throws {
+        if settings.isEmpty { throw ValidationError("give at least one KEY=VALUE") }
+        for s in settings where !s.contains("=") { throw ValidationError("expected KEY=VALUE, got \"\(s)\"") }
+    }
+
+    func run() throws {
+        var dict: [String: String] = [:]
+        for s in settings {
+            let parts = s.split(separator: "=", maxSplits: 1)
+            dict[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+        }
+        _ = try global.call(.set, SetParams(bridge: bridge, settings: dict), as: OK.self)
+    }
+}
