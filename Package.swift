@@ -60,6 +60,6 @@ let package = Package(
         .testTarget(name: "VSwitchCoreTests", dependencies: ["VSwitchCore", "VSwitchWire"]),
         .testTarget(name: "VSwitchNetlinkTests", dependencies: ["VSwitchNetlink", "VSwitchSystem"]),
         .testTarget(name: "VSwitchControlTests", dependencies: ["VSwitchControl"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["VSwitchControl", "VSwitchSystem"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["VSwitchControl", "VSwitchNetlink", "VSwitchSystem"]),
     ]
 )

@@ -41,7 +41,7 @@ struct VSwitchCtl: ParsableCommand {
     /// Runs the command line with vswitchctl's exit codes: 0 ok, 1 error, 2 usage.
     static func run() -> Never {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(hoistingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
             try command.run()
             Foundation.exit(0)
         } catch let error as ControlClientError {
@@ -58,6 +58,30 @@ struct VSwitchCtl: ParsableCommand {
             }
             fail(message(for: error))
         }
+    }
+
+    /// Global options may come before the command (`vswitchctl --json show`), as with ovs-vsctl;
+    /// each command declares them, so those found before the command word move after it.
+    static func hoistingGlobalOptions(_ args: [String]) -> [String] {
+        var leading: [String] = []
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            if a == "--json" { leading.append(a); i += 1; continue }
+            if a == "--socket" || a == "--timeout" {
+                leading.append(a)
+                if i + 1 < args.count { leading.append(args[i + 1]) }
+                i += 2
+                continue
+            }
+            if a.hasPrefix("--socket=") || a.hasPrefix("--timeout=") { leading.append(a); i += 1; continue }
+            break
+        }
+        guard !leading.isEmpty else { return args }
+        let rest = Array(args[i...])
+        // Keep a `--` separator (if any) last, with what follows it.
+        if let dd = rest.firstIndex(of: "--") { return Array(rest[..<dd]) + leading + Array(rest[dd...]) }
+        return rest + leading
     }
 
     static func fail(_ message: String) -> Never {

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <linux/if_packet.h>
 
 /// Size of struct virtio_net_hdr (no mergeable buffers): the header the TAP driver prepends
 /// to every frame when opened with IFF_VNET_HDR.

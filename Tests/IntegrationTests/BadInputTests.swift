@@ -1,0 +1,125 @@
+import Foundation
+import Testing
+import VSwitchNetlink
+import VSwitchSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A raw AF_PACKET socket bound to `device` inside `ns`: frames sent on it are what the kernel
+/// transmits into the TAP, i.e. what vswitchd reads.
+final class FrameInjector {
+    let fd: Int32
+    let ifindex: Int32
+
+    init(device: String, namespace ns: String) throws {
+        let (fd, index): (Int32, Int32) = try NetworkNamespace.run(in: ns) {
+            (socket(AF_PACKET, Int32(SOCK_RAW.rawValue), 0), Int32(if_nametoindex(device)))
+        }
+        guard fd >= 0, index > 0 else { throw HarnessError("cannot open a packet socket on \(device) in \(ns)") }
+        self.fd = fd
+        self.ifindex = index
+    }
+
+    deinit { close(fd) }
+
+    /// Sends one frame; returns errno on failure, 0 on success.
+    @discardableResult
+    func send(_ frame: [UInt8]) -> Int32 {
+        var addr = sockaddr_ll()
+        addr.sll_family = UInt16(AF_PACKET)
+        addr.sll_ifindex = ifindex
+        addr.sll_halen = 6
+        let n = frame.withUnsafeBytes { raw in
+            withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, raw.baseAddress, raw.count, 0, $0, socklen_t(MemoryLayout<sockaddr_ll>.size))
+                }
+            }
+        }
+        return n == frame.count ? 0 : errno
+    }
+}
+
+struct Xorshift {
+    var s: UInt64
+    mutating func next() -> UInt64 { s ^= s << 13; s ^= s >> 7; s ^= s << 17; return s }
+}
+
+@Suite(.enabled(if: Privilege.canRun, "needs root (runs in CI)"))
+struct HostileFrameTests {
+    @Test func hostileFramesAreDroppedAndCounted() throws {
+        try withHarness("bf") { h in
+            try requireRoot()
+            try h.startDaemon()
+            try h.ctlOK(["add-br", "br0"])
+            let n1 = try h.namespace("h1"), n2 = try h.namespace("h2")
+            let t1 = h.prefix + "t1", t2 = h.prefix + "t2"
+            try h.ctlOK(["add-port", "br0", t1, "--netns", n1, "--mtu", "65521"])
+            try h.ctlOK(["add-port", "br0", t2, "--netns", n2, "--addr", "198.18.0.2/24"])
+            let inject = try FrameInjector(device: t1, namespace: n1)
+            let src: [UInt8] = [0x02, 0, 0x5e, 0, 0, 1], dst: [UInt8] = [0x02, 0, 0x5e, 0, 0, 2]
+
+            // Runts: the kernel itself refuses to transmit an Ethernet frame under 14 bytes, so no
+            // runt can reach a TAP reader (the switch core's runt path is covered by unit tests).
+            for n in 0..<14 { #expect(inject.send([UInt8](repeating: 2, count: n)) != 0, "kernel refuses a \(n)-byte frame") }
+
+            // Truncated 802.1Q / 802.1ad tags: 14..17 bytes.
+            var expectMalformed = 0
+            var truncatedSent = 0
+            for n in 14..<18 {
+                for tpid: [UInt8] in [[0x81, 0x00], [0x88, 0xa8]] {
+                    #expect(inject.send(Array((dst + src + tpid + [0x00, 0x05, 0x08, 0x00]).prefix(n))) == 0)
+                    expectMalformed += 1
+                    truncatedSent += 1
+                }
+            }
+            // Multicast, broadcast and zero sources.
+            let badSources: [[UInt8]] = [[1, 0, 0x5e, 0, 0, 1], [0xff, 0xff, 0xff, 0xff, 0xff, 0xff], [0, 0, 0, 0, 0, 0]]
+            for s in badSources { #expect(inject.send(dst + s + [0x88, 0xb5] + [UInt8](repeating: 0, count: 46)) == 0) }
+            var expectInvalidSource = badSources.count
+
+            // Random bytes, 14..1514 long; classify them as the switch must.
+            var rng = Xorshift(s: 0x5eed)
+            var sent = 0, expectedForwarded = 0
+            for _ in 0..<2000 {
+                let n = 14 + Int(rng.next() % 1501)
+                var f = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                if rng.next() % 4 == 0 { f[12] = 0x81; f[13] = 0x00 }  // some VLAN-looking ones
+                guard inject.send(f) == 0 else { continue }
+                sent += 1
+                // Pace the burst: the TAP's queue holds 500 frames and drops the rest in the kernel.
+                if sent % 50 == 0 { usleep(2_000) }
+                let type = UInt16(f[12]) << 8 | UInt16(f[13])
+                if (type == 0x8100 || type == 0x88a8) && n < 18 { expectMalformed += 1 }
+                else if f[6] & 1 == 1 || f[6..<12].allSatisfy({ $0 == 0 }) { expectInvalidSource += 1 }
+                else { expectedForwarded += 1 }
+            }
+            // Maximum-size frames: 65,535 bytes (the TAP's MTU 65,521 plus the header).
+            var big = dst + src + [0x88, 0xb5]
+            big += [UInt8](repeating: 0xab, count: 65_535 - big.count)
+            var sentBig = 0
+            for _ in 0..<5 where inject.send(big) == 0 { sentBig += 1 }
+            #expect(sentBig == 5, "maximum-size frames sent")
+
+            usleep(300_000)
+            #expect(h.daemonIsRunning, "vswitchd is still up")
+            let s = try h.stats("br0")[t1]!
+            let drops = s["drops"] as? [String: Int] ?? [:]
+            #expect(drops["malformed"] == expectMalformed)
+            #expect(drops["invalid-source"] == expectInvalidSource)
+            #expect(drops["runt"] == 0)
+            let total = truncatedSent + badSources.count + sent + sentBig
+            let kernel = try h.kernelCounters(t1, in: n1)
+            #expect(kernel.txPackets == total, "the kernel queued every frame into the TAP")
+            #expect(s["rx_packets"] as? Int == total, "every frame was read and accounted for")
+            // Everything valid went to the other port (or was refused there, and counted).
+            let out = try h.stats("br0")[t2]!
+            let outTotal = (out["tx_packets"] as? Int ?? 0) + (out["tx_errors"] as? Int ?? 0) + (out["tx_drops"] as? Int ?? 0)
+            #expect(outTotal == expectedForwarded + sentBig, "forwarded or counted at egress")
+            // And the switch still switches.
+            try h.ctlOK(["add-port", "br0", h.prefix + "t3", "--netns", n1, "--addr", "198.18.0.1/24"])
+            #expect(try h.exec(n1, ["ping", "-c", "1", "-W", "2", "198.18.0.2"]).status == 0)
+        }
+    }
+}

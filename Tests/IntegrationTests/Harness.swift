@@ -1,0 +1,272 @@
+// The integration harness: real namespaces, a real vswitchd of the test's own, and vswitchctl.
+//
+// Rules (DEVELOPERS.md, SPEC §10): every test names what it creates with its own prefix starting
+// `vst` plus a random suffix (tests run in parallel), uses addresses in 198.18.0.0/15 only, and
+// removes everything it made in `cleanup()` (called from `defer`, so also when an expectation
+// fails). It ends only the processes it started, by pid. `ip` is used here as an independent
+// witness of what vswitchd did.
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum Privilege {
+    static let isRoot = geteuid() == 0
+    static let inCI = ProcessInfo.processInfo.environment["CI"].map { !$0.isEmpty && $0 != "false" } ?? false
+    /// Privileged tests run as root; in CI they must (a skip there would hide a failure).
+    static let canRun = isRoot || inCI
+}
+
+struct CommandResult: CustomStringConvertible {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+    var description: String { "status \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
+}
+
+/// Runs a program to completion and captures its output.
+@discardableResult
+func run(_ program: String, _ args: [String], environment: [String: String]? = nil, input: Data? = nil,
+         timeout: Double = 120) throws -> CommandResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: program.hasPrefix("/") ? program : "/usr/bin/env")
+    p.arguments = program.hasPrefix("/") ? args : [program] + args
+    if let environment { p.environment = environment }
+    let out = Pipe(), err = Pipe(), inp = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = inp
+    try p.run()
+    // A watchdog: a hung command fails its test instead of hanging the run.
+    let pid = p.processIdentifier
+    let watchdog = DispatchWorkItem { if p.isRunning { kill(pid, SIGKILL) } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
+    defer { watchdog.cancel() }
+    if let input { inp.fileHandleForWriting.write(input) }
+    try? inp.fileHandleForWriting.close()
+    // Read both pipes before waiting, so a chatty child cannot block on a full pipe.
+    let group = DispatchGroup()
+    nonisolated(unsafe) var errData = Data()
+    group.enter()
+    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    p.waitUntilExit()
+    return CommandResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// The directory holding the built products (vswitchd, vswitchctl) next to the test bundle.
+let productsDirectory: String = {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+    while dir.path != "/" {
+        if FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("vswitchd").path) { return dir.path }
+        dir = dir.deletingLastPathComponent()
+    }
+    return URL(fileURLWithPath: exe).deletingLastPathComponent().path
+}()
+
+/// One test's world: a unique prefix, its namespaces, its daemon, its temporary directory.
+final class Harness: @unchecked Sendable {
+    let prefix: String
+    let directory: String
+    var socketPath: String { directory + "/vswitchd.sock" }
+    var stateDirectory: String { directory + "/state" }
+    var logPath: String { directory + "/vswitchd.log" }
+    private(set) var namespaces: [String] = []
+    private(set) var daemon: Process?
+    private var rootLinks: [String] = []
+
+    /// `tag`: 2-4 letters naming the test; the prefix is `vst` + tag + 3 random hex digits.
+    init(_ tag: String) throws {
+        prefix = "vst" + tag + String(format: "%03x", Int.random(in: 0..<4096))
+        directory = NSTemporaryDirectory() + prefix + "-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    // MARK: Namespaces
+
+    /// Creates namespace `prefix + suffix` with IPv6 off (no background ND noise) and lo up.
+    @discardableResult
+    func namespace(_ suffix: String) throws -> String {
+        let name = prefix + suffix
+        let r = try run("ip", ["netns", "add", name])
+        guard r.status == 0 else { throw HarnessError("ip netns add \(name): \(r.stderr)") }
+        namespaces.append(name)
+        try exec(name, ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
+        try exec(name, ["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])
+        try exec(name, ["ip", "link", "set", "lo", "up"])
+        return name
+    }
+
+    @discardableResult
+    func exec(_ ns: String, _ command: [String], input: Data? = nil) throws -> CommandResult {
+        try run("ip", ["netns", "exec", ns] + command, input: input)
+    }
+
+    /// A root-namespace link name this test will create (removed in cleanup if still there).
+    func rootLink(_ suffix: String) -> String {
+        let name = prefix + suffix
+        rootLinks.append(name)
+        return name
+    }
+
+    private var spawned: [Process] = []
+
+    /// Starts `command` inside `ns` in the background (output to a log file); ended in cleanup.
+    @discardableResult
+    func spawn(_ ns: String, _ command: [String], log name: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["ip", "netns", "exec", ns] + command
+        let path = directory + "/" + name
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        p.standardOutput = log
+        p.standardError = log
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        spawned.append(p)
+        return p
+    }
+
+    // MARK: The daemon
+
+    var environment: [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["VSWITCH_SOCKET"] = socketPath
+        env["VSWITCH_STATE_DIR"] = stateDirectory
+        return env
+    }
+
+    /// Starts vswitchd and waits for its socket.
+    func startDaemon(extraArguments: [String] = []) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: productsDirectory + "/vswitchd")
+        p.arguments = ["--log-level", "debug"] + extraArguments
+        p.environment = environment
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        p.standardError = log
+        p.standardOutput = log
+        try p.run()
+        daemon = p
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if !p.isRunning { throw HarnessError("vswitchd exited with \(p.terminationStatus):\n\(log_)") }
+            if (try? ctl(["list-br"]))?.status == 0 { return }
+            usleep(50_000)
+        }
+        throw HarnessError("vswitchd did not come up:\n\(log_)")
+    }
+
+    /// Sends SIGTERM to our daemon and waits for it; returns its exit status.
+    @discardableResult
+    func stopDaemon() -> Int32? {
+        guard let p = daemon else { return nil }
+        daemon = nil
+        if p.isRunning {
+            kill(p.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(10)
+            while p.isRunning && Date() < deadline { usleep(20_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        }
+        return p.terminationStatus
+    }
+
+    var daemonIsRunning: Bool { daemon?.isRunning ?? false }
+    var log_: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    @discardableResult
+    func ctl(_ args: [String]) throws -> CommandResult {
+        try run(productsDirectory + "/vswitchctl", args, environment: environment)
+    }
+
+    /// Runs vswitchctl and requires success; returns stdout.
+    @discardableResult
+    func ctlOK(_ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let r = try ctl(args)
+        #expect(r.status == 0, "vswitchctl \(args.joined(separator: " ")): \(r)", sourceLocation: sourceLocation)
+        if r.status != 0 { throw HarnessError("vswitchctl \(args.joined(separator: " ")) failed: \(r.stderr)") }
+        return r.stdout
+    }
+
+    func ctlJSON(_ args: [String]) throws -> [String: Any] {
+        let out = try ctlOK(args + ["--json"])
+        guard let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any] else {
+            throw HarnessError("not a JSON object: \(out)")
+        }
+        return obj
+    }
+
+    /// Per-port stats as [port: [counter: value]].
+    func stats(_ bridge: String) throws -> [String: [String: Any]] {
+        let obj = try ctlJSON(["stats", bridge])
+        var out: [String: [String: Any]] = [:]
+        for p in obj["ports"] as? [[String: Any]] ?? [] { out[p["port"] as! String] = p }
+        return out
+    }
+
+    // MARK: Witnesses
+
+    /// `ip -j link show dev NAME` inside `ns`.
+    func link(_ name: String, in ns: String?) throws -> [String: Any]? {
+        let args = (ns.map { ["-n", $0] } ?? []) + ["-j", "-s", "link", "show", "dev", name]
+        let r = try run("ip", args)
+        guard r.status == 0, let arr = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] else { return nil }
+        return arr.first
+    }
+
+    func macOf(_ name: String, in ns: String?) throws -> String {
+        guard let l = try link(name, in: ns), let mac = l["address"] as? String else { throw HarnessError("no link \(name)") }
+        return mac
+    }
+
+    /// Kernel counters of a link: (rx packets, rx bytes, tx packets, tx bytes).
+    func kernelCounters(_ name: String, in ns: String?) throws -> (rxPackets: Int, rxBytes: Int, txPackets: Int, txBytes: Int) {
+        guard let l = try link(name, in: ns), let s = l["stats64"] as? [String: Any],
+              let rx = s["rx"] as? [String: Any], let tx = s["tx"] as? [String: Any] else { throw HarnessError("no stats for \(name)") }
+        return (rx["packets"] as! Int, rx["bytes"] as! Int, tx["packets"] as! Int, tx["bytes"] as! Int)
+    }
+
+    // MARK: Cleanup
+
+    /// Removes everything this test made: the daemon (ours, by pid), namespaces, root links, files.
+    func cleanup() {
+        for p in spawned where p.isRunning {
+            kill(p.processIdentifier, SIGTERM)
+            p.waitUntilExit()
+        }
+        spawned.removeAll()
+        stopDaemon()
+        for ns in namespaces { _ = try? run("ip", ["netns", "del", ns]) }
+        namespaces.removeAll()
+        for l in rootLinks where (try? link(l, in: nil)) != nil { _ = try? run("ip", ["link", "del", l]) }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Runs `body` with a fresh harness and always cleans up.
+func withHarness(_ tag: String, _ body: (Harness) throws -> Void) throws {
+    let h = try Harness(tag)
+    defer { h.cleanup() }
+    do { try body(h) } catch {
+        Issue.record("\(error)\n--- vswitchd log ---\n\(h.log_)")
+    }
+}
+
+/// Fails the test when a privileged test runs without root in CI.
+func requireRoot() throws {
+    if !Privilege.isRoot {
+        Issue.record("this test needs root (CI runs as root)")
+        throw HarnessError("not root")
+    }
+}
