@@ -53,11 +53,15 @@ let package = Package(
             "VSwitchControl",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // In-memory ports and traffic for unit tests and benchmarks (never linked into vswitchd).
+        .target(name: "VSwitchTesting", dependencies: ["VSwitchCore"]),
+        // Counts malloc calls in the test process (interposes malloc over glibc's __libc_malloc).
+        .target(name: "CMallocCounter"),
         // Core benchmark driver (Tools/bench runs it, also under callgrind).
-        .executableTarget(name: "vswitch-bench", dependencies: ["VSwitchCore", "VSwitchWire"]),
+        .executableTarget(name: "vswitch-bench", dependencies: ["VSwitchCore", "VSwitchTesting", "CMallocCounter"]),
 
         .testTarget(name: "VSwitchWireTests", dependencies: ["VSwitchWire"]),
-        .testTarget(name: "VSwitchCoreTests", dependencies: ["VSwitchCore", "VSwitchWire"]),
+        .testTarget(name: "VSwitchCoreTests", dependencies: ["VSwitchCore", "VSwitchTesting", "CMallocCounter"]),
         .testTarget(name: "VSwitchNetlinkTests", dependencies: ["VSwitchNetlink", "VSwitchSystem"]),
         .testTarget(name: "VSwitchControlTests", dependencies: ["VSwitchControl"]),
         .testTarget(name: "IntegrationTests", dependencies: ["VSwitchControl", "VSwitchNetlink", "VSwitchSystem"]),

@@ -24,20 +24,20 @@ public final class LearningSwitch {
         public init() {}
     }
 
-    @usableFromInline struct Slot {
-        @usableFromInline var counters = PortCounters()
-        @usableFromInline var txQueue: UnsafeMutablePointer<UInt16>? = nil
-        @usableFromInline var txCount = 0
-        @usableFromInline var isAttached = false
-    }
 
     public let batchCapacity: Int
     public private(set) var settings: Settings
     public private(set) var table: MACTable
-    @usableFromInline let slots: UnsafeMutablePointer<Slot>
-    /// Attached port numbers, in attach order: the flood set.
+    /// Per-port counters and attachment, indexed by port number.
+    @usableFromInline let portCounters: UnsafeMutablePointer<PortCounters>
+    @usableFromInline let isAttached: UnsafeMutablePointer<Bool>
+    /// Transmit queues: frame indices for port n at `txQueues[n * batchCapacity ..< + txCounts[n]]`.
+    @usableFromInline let txQueues: UnsafeMutablePointer<UInt16>
+    @usableFromInline let txCounts: UnsafeMutablePointer<Int>
+    /// Attached port numbers, in attach order: the flood set. Its size is `attachedCount.pointee`
+    /// (behind a pointer, like all per-frame state, so the packet path pays no exclusivity checks).
     @usableFromInline let attached: UnsafeMutablePointer<Int>
-    @usableFromInline var attachedCount = 0
+    @usableFromInline let attachedCount: UnsafeMutablePointer<Int>
     @usableFromInline var ports: [(any Port)?]
 
     public init(settings: Settings = Settings(), batchCapacity: Int = 64) {
@@ -45,42 +45,55 @@ public final class LearningSwitch {
         self.settings = settings
         self.batchCapacity = batchCapacity
         table = MACTable(limit: settings.maxMACs)
-        slots = .allocate(capacity: Self.maxPorts)
-        slots.initialize(repeating: Slot(), count: Self.maxPorts)
+        portCounters = .allocate(capacity: Self.maxPorts)
+        portCounters.initialize(repeating: PortCounters(), count: Self.maxPorts)
+        isAttached = .allocate(capacity: Self.maxPorts)
+        isAttached.initialize(repeating: false, count: Self.maxPorts)
+        txQueues = .allocate(capacity: Self.maxPorts * batchCapacity)
+        txCounts = .allocate(capacity: Self.maxPorts)
+        txCounts.initialize(repeating: 0, count: Self.maxPorts)
         attached = .allocate(capacity: Self.maxPorts)
+        attachedCount = .allocate(capacity: 1)
+        attachedCount.initialize(to: 0)
         ports = Array(repeating: nil, count: Self.maxPorts)
     }
 
     deinit {
-        for i in 0..<Self.maxPorts { slots[i].txQueue?.deallocate() }
-        slots.deallocate()
+        portCounters.deallocate()
+        isAttached.deallocate()
+        txQueues.deallocate()
+        txCounts.deallocate()
         attached.deallocate()
+        attachedCount.deallocate()
     }
 
     // MARK: - Ports (control path: called between batches)
 
     /// Attaches `port` and returns its number, or nil when the switch is full.
     public func attach(_ port: any Port) -> PortNumber? {
-        guard let n = (0..<Self.maxPorts).first(where: { !slots[$0].isAttached }) else { return nil }
-        slots[n] = Slot(counters: PortCounters(), txQueue: .allocate(capacity: batchCapacity), txCount: 0, isAttached: true)
+        guard let n = (0..<Self.maxPorts).first(where: { !isAttached[$0] }) else { return nil }
+        portCounters[n] = PortCounters()
+        isAttached[n] = true
+        txCounts[n] = 0
         ports[n] = port
-        attached[attachedCount] = n
-        attachedCount += 1
+        attached[attachedCount.pointee] = n
+        attachedCount.pointee += 1
         return n
     }
 
     /// Detaches port `number`, forgetting its learned MACs and static entries. Returns the port.
     @discardableResult
     public func detach(_ number: PortNumber) -> (any Port)? {
-        guard number >= 0, number < Self.maxPorts, slots[number].isAttached else { return nil }
+        guard number >= 0, number < Self.maxPorts, isAttached[number] else { return nil }
         table.flush(port: number, includingStatic: true)
-        slots[number].txQueue?.deallocate()
-        slots[number] = Slot()
+        isAttached[number] = false
+        txCounts[number] = 0
         let port = ports[number]
         ports[number] = nil
-        if let i = (0..<attachedCount).first(where: { attached[$0] == number }) {
-            (attached + i).update(from: attached + i + 1, count: attachedCount - i - 1)
-            attachedCount -= 1
+        let n = attachedCount.pointee
+        if let i = (0..<n).first(where: { attached[$0] == number }) {
+            (attached + i).update(from: attached + i + 1, count: n - i - 1)
+            attachedCount.pointee = n - 1
         }
         return port
     }
@@ -89,11 +102,11 @@ public final class LearningSwitch {
         number >= 0 && number < Self.maxPorts ? ports[number] : nil
     }
 
-    public var attachedPorts: [PortNumber] { (0..<attachedCount).map { attached[$0] } }
+    public var attachedPorts: [PortNumber] { (0..<attachedCount.pointee).map { attached[$0] } }
 
     public func counters(_ number: PortNumber) -> PortCounters? {
-        guard number >= 0, number < Self.maxPorts, slots[number].isAttached else { return nil }
-        return slots[number].counters
+        guard number >= 0, number < Self.maxPorts, isAttached[number] else { return nil }
+        return portCounters[number]
     }
 
     /// Applies new settings. A changed `maxMACs` rebuilds the table (keeping entries that fit).
@@ -129,7 +142,7 @@ public final class LearningSwitch {
     public func poll(_ ingress: PortNumber, batch: PacketBatch, now: UInt64) -> Int {
         guard let port = port(ingress) else { return 0 }
         batch.reset()
-        port.receive(into: batch, counters: &slots[ingress].counters)
+        port.receive(into: batch, counters: &portCounters[ingress])
         let n = batch.count
         if n > 0 {
             process(batch, from: ingress, now: now)
@@ -141,68 +154,74 @@ public final class LearningSwitch {
     /// Decides where each frame of `batch` (received on `ingress`) goes, queueing it there.
     @inlinable
     public func process(_ batch: PacketBatch, from ingress: PortNumber, now: UInt64) {
-        let nowSeconds = Self.seconds(now)
+        // Everything the loop reads is copied into locals once per batch.
         let floodUnknown = settings.floodUnknown
         let table = self.table
-        let slots = self.slots
-        let inSlot = slots + ingress
+        let layout = table.layout, tableState = table.state
+        let fresh = MACTable.Entry.value(port: ingress, isStatic: false, lastSeen: Self.seconds(now))
+        let counters = portCounters + ingress
+        let txQueues = self.txQueues, txCounts = self.txCounts, capacity = batchCapacity
+        let buffers = batch.buffers
+        let count = batch.count
         var rxBytes: UInt64 = 0
-        for f in 0..<batch.count {
-            let buffer = batch.buffers + f
+        for f in 0..<count {
+            let buffer = buffers + f
             let length = buffer.pointee.length
-            rxBytes &+= UInt64(length)
-            if length < 14 { inSlot.pointee.counters.drop(.runt); continue }
-            if length > Self.maxFrameLength { inSlot.pointee.counters.drop(.oversize); continue }
-            let frame = UnsafeRawPointer(buffer.pointee.frame)
+            rxBytes &+= UInt64(truncatingIfNeeded: length)
+            // One unsigned compare catches both runts (< 14) and oversize frames.
+            if UInt(bitPattern: length &- 14) > UInt(Self.maxFrameLength - 14) {
+                counters.pointee.drop(length < 14 ? .runt : .oversize); continue
+            }
+            let frame = UnsafeRawPointer(buffer.pointee.base + buffer.pointee.offset)
             // Bytes 0..<8 and 6..<14 are inside the 14-byte header: one unaligned load per MAC.
-            let dst = UInt64(bigEndian: frame.loadUnaligned(as: UInt64.self)) >> 16
-            let src = UInt64(bigEndian: frame.loadUnaligned(fromByteOffset: 6, as: UInt64.self)) >> 16
-            let etherType = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
-            if (etherType == 0x8100 || etherType == 0x88A8) && length < 18 {
-                inSlot.pointee.counters.drop(.malformed); continue
+            let dst = UInt64(bigEndian: frame.loadUnaligned(as: UInt64.self)) &>> 16
+            let src = UInt64(bigEndian: frame.loadUnaligned(fromByteOffset: 6, as: UInt64.self)) &>> 16
+            if length < 18 {
+                let etherType = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
+                if etherType == 0x8100 || etherType == 0x88A8 { counters.pointee.drop(.malformed); continue }
             }
             // Group bit set (multicast/broadcast) or all zeros: not a valid source.
-            if src & 0x0100_0000_0000 != 0 || src == 0 { inSlot.pointee.counters.drop(.invalidSource); continue }
-            table.learn(MACTable.key(mac: src, vlan: 0), port: ingress, now: nowSeconds)
+            if src & 0x0100_0000_0000 != 0 || src == 0 { counters.pointee.drop(.invalidSource); continue }
+            MACTable.learn(MACTable.key(mac: src, vlan: 0), fresh: fresh, in: layout, state: tableState)
             let index = UInt16(truncatingIfNeeded: f)
             if dst & 0x0100_0000_0000 == 0 {
-                let out = table.lookup(MACTable.key(mac: dst, vlan: 0))
+                let out = MACTable.lookup(MACTable.key(mac: dst, vlan: 0), in: layout)
                 if out >= 0 {
-                    if out == ingress { inSlot.pointee.counters.drop(.filtered); continue }
-                    let s = slots + out
-                    s.pointee.txQueue.unsafelyUnwrapped[s.pointee.txCount] = index
-                    s.pointee.txCount &+= 1
+                    if out == ingress { counters.pointee.drop(.filtered); continue }
+                    let n = txCounts[out]
+                    txQueues[out &* capacity &+ n] = index
+                    txCounts[out] = n &+ 1
                     continue
                 }
-                if !floodUnknown { inSlot.pointee.counters.drop(.unknownUnicast); continue }
+                if !floodUnknown { counters.pointee.drop(.unknownUnicast); continue }
             }
             flood(index, except: ingress)
         }
-        inSlot.pointee.counters.rxPackets &+= UInt64(batch.count)
-        inSlot.pointee.counters.rxBytes &+= rxBytes
+        counters.pointee.rxPackets &+= UInt64(count)
+        counters.pointee.rxBytes &+= rxBytes
     }
 
     @inlinable @inline(__always)
     func flood(_ index: UInt16, except ingress: PortNumber) {
-        for a in 0..<attachedCount {
-            let n = attached[a]
-            if n == ingress { continue }
-            let s = slots + n
-            s.pointee.txQueue.unsafelyUnwrapped[s.pointee.txCount] = index
-            s.pointee.txCount &+= 1
+        let txQueues = self.txQueues, txCounts = self.txCounts, capacity = batchCapacity
+        for a in 0..<attachedCount.pointee {
+            let out = attached[a]
+            if out == ingress { continue }
+            let n = txCounts[out]
+            txQueues[out &* capacity &+ n] = index
+            txCounts[out] = n &+ 1
         }
     }
 
     /// Hands each port its queued frames, once per port.
     @inlinable
     public func flush(_ batch: PacketBatch) {
-        for a in 0..<attachedCount {
-            let n = attached[a]
-            let s = slots + n
-            let count = s.pointee.txCount
+        for a in 0..<attachedCount.pointee {
+            let out = attached[a]
+            let count = txCounts[out]
             if count == 0 { continue }
-            s.pointee.txCount = 0
-            ports[n].unsafelyUnwrapped.transmit(batch, indices: s.pointee.txQueue.unsafelyUnwrapped, count: count, counters: &s.pointee.counters)
+            txCounts[out] = 0
+            ports[out].unsafelyUnwrapped.transmit(batch, indices: txQueues + out &* batchCapacity, count: count, counters: &portCounters[out])
         }
     }
 }

@@ -2,72 +2,113 @@
 ///
 /// Open addressing with linear probing over a power-of-two array sized at creation to at least
 /// twice the limit, so the load factor never passes 0.5 and learning never allocates. Keys pack
-/// the 48-bit MAC and the 12-bit VLAN into one UInt64 (bit 63 marks a used slot); slots are 16
-/// bytes. Hashing mixes in a per-table random seed, so a sender cannot choose MACs that collide.
-/// Deletion shifts later entries back (no tombstones), so lookups stay short after churn.
+/// the 48-bit MAC and the 12-bit VLAN into one UInt64 (bit 63 marks a used slot); a slot is two
+/// words, the key and a value packing port (bits 0-15), static flag (bit 16) and last-seen second
+/// (bits 32-63), so refreshing a known MAC on its port is one compare and one store. Hashing
+/// mixes in a per-table random seed, so a sender cannot choose MACs that collide. Deletion shifts
+/// later entries back (no tombstones), so lookups stay short after churn.
 ///
 /// Like OVS's mac-learning, the limit is hard: when full, new MACs are not learned (counted in
 /// `learnRefused`) while existing entries keep working, so a random-source flood cannot exhaust
 /// memory or evict the hosts that are already known.
+///
+/// Mutable state lives behind pointers, never in class `var`s, so the per-frame path pays for no
+/// exclusivity checks; the switch copies `layout` into registers once per batch.
 public final class MACTable {
     public struct Entry: Equatable {
         @usableFromInline var key: UInt64
-        @usableFromInline var port: UInt16
-        @usableFromInline var isStatic: Bool
-        @usableFromInline var lastSeen: UInt32
+        @usableFromInline var value: UInt64
+
+        @usableFromInline static let staticBit: UInt64 = 1 << 16
+
+        @inlinable init(key: UInt64, value: UInt64) { self.key = key; self.value = value }
+
+        @inlinable static func value(port: PortNumber, isStatic: Bool, lastSeen: UInt32) -> UInt64 {
+            UInt64(UInt16(truncatingIfNeeded: port)) | (isStatic ? staticBit : 0) | UInt64(lastSeen) << 32
+        }
 
         @inlinable public var mac: UInt64 { key & 0xFFFF_FFFF_FFFF }
         @inlinable public var vlan: UInt16 { UInt16(truncatingIfNeeded: key >> 48) & 0xFFF }
-        @inlinable public var portNumber: PortNumber { Int(port) }
-        @inlinable public var isStaticEntry: Bool { isStatic }
+        @inlinable public var portNumber: PortNumber { Int(value & 0xFFFF) }
+        @inlinable public var isStaticEntry: Bool { value & Self.staticBit != 0 }
         /// Seconds on the switch clock when the entry was last refreshed.
-        @inlinable public var lastSeenSeconds: UInt32 { lastSeen }
-
-        @usableFromInline init(key: UInt64, port: UInt16, isStatic: Bool, lastSeen: UInt32) {
-            self.key = key
-            self.port = port
-            self.isStatic = isStatic
-            self.lastSeen = lastSeen
-        }
+        @inlinable public var lastSeenSeconds: UInt32 { UInt32(truncatingIfNeeded: value >> 32) }
     }
 
     public enum LearnResult: Equatable {
         case refreshed, learned, moved, refused, staticConflict
     }
 
-    @usableFromInline let slots: UnsafeMutablePointer<Entry>
-    @usableFromInline let mask: Int
-    @usableFromInline let shift: UInt64
-    @usableFromInline let seed: UInt64
-    public let slotCount: Int
-    /// Most entries the table accepts (static and learned together).
-    public var limit: Int
-    /// Entries in use.
-    public var count: Int { used_ }
-    @usableFromInline var used_ = 0
+    /// Where the slots are and how keys map to them: fixed for the table's life.
+    @usableFromInline struct Layout {
+        @usableFromInline let slots: UnsafeMutablePointer<Entry>
+        @usableFromInline let mask: Int
+        @usableFromInline let shift: UInt64
+        @usableFromInline let seed: UInt64
 
-    // Statistics, cumulative.
-    public var learned: UInt64 = 0
-    public var moved: UInt64 = 0
-    public var aged: UInt64 = 0
-    public var learnRefused: UInt64 = 0
+        @inlinable init(slots: UnsafeMutablePointer<Entry>, mask: Int, shift: UInt64, seed: UInt64) {
+            self.slots = slots; self.mask = mask; self.shift = shift; self.seed = seed
+        }
+
+        @inlinable @inline(__always)
+        func home(_ key: UInt64) -> Int {
+            Int(truncatingIfNeeded: ((key ^ seed) &* 0x9E37_79B9_7F4A_7C15) &>> shift)
+        }
+
+        /// The slot holding `key`, or the empty slot where it would go.
+        @inlinable @inline(__always)
+        func slot(for key: UInt64) -> UnsafeMutablePointer<Entry> {
+            var i = home(key)
+            while true {
+                let k = slots[i].key
+                if k == key || k == 0 { return slots + i }
+                i = (i &+ 1) & mask
+            }
+        }
+    }
+
+    /// Counts that change as the table is used.
+    @usableFromInline struct State {
+        @usableFromInline var count = 0
+        @usableFromInline var learned: UInt64 = 0
+        @usableFromInline var moved: UInt64 = 0
+        @usableFromInline var aged: UInt64 = 0
+        @usableFromInline var learnRefused: UInt64 = 0
+        @usableFromInline var limit: Int
+        @inlinable init(limit: Int) { self.limit = limit }
+    }
+
+    @usableFromInline let layout: Layout
+    @usableFromInline let state: UnsafeMutablePointer<State>
+    public let slotCount: Int
 
     @usableFromInline static let used: UInt64 = 1 << 63
 
     public init(limit: Int, seed: UInt64 = UInt64.random(in: 1...UInt64.max)) {
         precondition(limit >= 1)
-        self.limit = limit
         var size = 16
         while size < limit * 2 { size <<= 1 }
         slotCount = size
-        mask = size - 1
-        shift = UInt64(64 - size.trailingZeroBitCount)
-        self.seed = seed | 1
-        slots = .allocate(capacity: size)
-        slots.initialize(repeating: Entry(key: 0, port: 0, isStatic: false, lastSeen: 0), count: size)
+        let slots = UnsafeMutablePointer<Entry>.allocate(capacity: size)
+        slots.initialize(repeating: Entry(key: 0, value: 0), count: size)
+        layout = Layout(slots: slots, mask: size - 1, shift: UInt64(64 - size.trailingZeroBitCount), seed: seed | 1)
+        state = .allocate(capacity: 1)
+        state.initialize(to: State(limit: limit))
     }
 
-    deinit { slots.deallocate() }
+    deinit {
+        layout.slots.deallocate()
+        state.deallocate()
+    }
+
+    /// Most entries the table accepts (static and learned together).
+    public var limit: Int { state.pointee.limit }
+    /// Entries in use.
+    public var count: Int { state.pointee.count }
+    public var learned: UInt64 { get { state.pointee.learned } set { state.pointee.learned = newValue } }
+    public var moved: UInt64 { get { state.pointee.moved } set { state.pointee.moved = newValue } }
+    public var aged: UInt64 { get { state.pointee.aged } set { state.pointee.aged = newValue } }
+    public var learnRefused: UInt64 { get { state.pointee.learnRefused } set { state.pointee.learnRefused = newValue } }
 
     /// Packs a VLAN and a MAC into a table key.
     @inlinable @inline(__always)
@@ -75,120 +116,115 @@ public final class MACTable {
         used | (UInt64(vlan & 0xFFF) << 48) | (mac & 0xFFFF_FFFF_FFFF)
     }
 
-    @inlinable @inline(__always)
-    func home(_ key: UInt64) -> Int {
-        Int(truncatingIfNeeded: ((key ^ seed) &* 0x9E37_79B9_7F4A_7C15) >> shift)
-    }
-
     /// The port for `key`, or -1.
     @inlinable @inline(__always)
     public func lookup(_ key: UInt64) -> PortNumber {
-        var i = home(key)
-        while true {
-            let k = slots[i].key
-            if k == key { return Int(slots[i].port) }
-            if k == 0 { return -1 }
-            i = (i &+ 1) & mask
-        }
+        Self.lookup(key, in: layout)
+    }
+
+    @inlinable @inline(__always)
+    static func lookup(_ key: UInt64, in layout: Layout) -> PortNumber {
+        let s = layout.slot(for: key)
+        return s.pointee.key == key ? Int(s.pointee.value & 0xFFFF) : -1
     }
 
     /// Learns that `key` was seen on `port` at `now` (seconds).
     @inlinable @inline(__always) @discardableResult
     public func learn(_ key: UInt64, port: PortNumber, now: UInt32) -> LearnResult {
-        var i = home(key)
-        while true {
-            let slot = slots + i
-            let k = slot.pointee.key
-            if k == key {
-                if slot.pointee.isStatic {
-                    return slot.pointee.port == UInt16(truncatingIfNeeded: port) ? .refreshed : .staticConflict
-                }
-                slot.pointee.lastSeen = now
-                if slot.pointee.port != UInt16(truncatingIfNeeded: port) {
-                    slot.pointee.port = UInt16(truncatingIfNeeded: port)
-                    moved &+= 1
-                    return .moved
-                }
+        Self.learn(key, fresh: Entry.value(port: port, isStatic: false, lastSeen: now), in: layout, state: state)
+    }
+
+    /// The per-frame learning step. `fresh` is the learned value for (port, now), computed once
+    /// per batch; the common case, a known MAC on the same port, is a compare and a store.
+    @inlinable @inline(__always) @discardableResult
+    static func learn(_ key: UInt64, fresh: UInt64, in layout: Layout, state: UnsafeMutablePointer<State>) -> LearnResult {
+        let s = layout.slot(for: key)
+        if s.pointee.key == key {
+            let v = s.pointee.value
+            // Same port and not static (the static bit is in the low 32 bits): refresh.
+            if UInt32(truncatingIfNeeded: v) == UInt32(truncatingIfNeeded: fresh) {
+                s.pointee.value = fresh
                 return .refreshed
             }
-            if k == 0 {
-                if used_ >= limit { learnRefused &+= 1; return .refused }
-                slot.pointee = Entry(key: key, port: UInt16(truncatingIfNeeded: port), isStatic: false, lastSeen: now)
-                used_ += 1
-                learned &+= 1
-                return .learned
-            }
-            i = (i &+ 1) & mask
+            return relearn(s, fresh: fresh, state: state)
         }
+        if state.pointee.count >= state.pointee.limit {
+            state.pointee.learnRefused &+= 1
+            return .refused
+        }
+        s.pointee = Entry(key: key, value: fresh)
+        state.pointee.count &+= 1
+        state.pointee.learned &+= 1
+        return .learned
+    }
+
+    /// A known key seen on another port, or a static entry.
+    @usableFromInline
+    static func relearn(_ s: UnsafeMutablePointer<Entry>, fresh: UInt64, state: UnsafeMutablePointer<State>) -> LearnResult {
+        let v = s.pointee.value
+        if v & Entry.staticBit != 0 {
+            return v & 0xFFFF == fresh & 0xFFFF ? .refreshed : .staticConflict
+        }
+        s.pointee.value = fresh
+        state.pointee.moved &+= 1
+        return .moved
     }
 
     /// Adds or replaces a static entry. False when the table is full.
     @discardableResult
     public func addStatic(_ key: UInt64, port: PortNumber) -> Bool {
-        if let i = index(of: key) {
-            slots[i].port = UInt16(truncatingIfNeeded: port)
-            slots[i].isStatic = true
-            return true
+        let s = layout.slot(for: key)
+        if s.pointee.key != key {
+            guard count < limit else { return false }
+            state.pointee.count += 1
         }
-        guard used_ < limit else { return false }
-        var i = home(key)
-        while slots[i].key != 0 { i = (i + 1) & mask }
-        slots[i] = Entry(key: key, port: UInt16(truncatingIfNeeded: port), isStatic: true, lastSeen: 0)
-        used_ += 1
+        s.pointee = Entry(key: key, value: Entry.value(port: port, isStatic: true, lastSeen: 0))
         return true
     }
 
     /// Removes `key`; returns whether it was present.
     @discardableResult
     public func remove(_ key: UInt64) -> Bool {
-        guard let i = index(of: key) else { return false }
-        delete(at: i)
+        let s = layout.slot(for: key)
+        guard s.pointee.key == key else { return false }
+        delete(at: s - layout.slots)
         return true
     }
 
     /// Removes learned entries not refreshed for `ageingTime` seconds. Returns how many aged out.
     @discardableResult
     public func sweep(now: UInt32, ageingTime: UInt32) -> Int {
-        let n = removeAll { e in !e.isStatic && now &- e.lastSeen >= ageingTime }
-        aged &+= UInt64(n)
+        let n = removeAll { e in !e.isStaticEntry && now &- e.lastSeenSeconds >= ageingTime }
+        state.pointee.aged &+= UInt64(n)
         return n
     }
 
     /// Removes learned (or, with `includingStatic`, all) entries on `port`, or on every port if nil.
     @discardableResult
     public func flush(port: PortNumber? = nil, includingStatic: Bool = false) -> Int {
-        removeAll { e in (includingStatic || !e.isStatic) && (port == nil || Int(e.port) == port!) }
+        removeAll { e in (includingStatic || !e.isStaticEntry) && (port == nil || e.portNumber == port!) }
     }
 
     /// Every entry, for snapshots (allocates; control path only).
     public var entries: [Entry] {
         var out: [Entry] = []
         out.reserveCapacity(count)
-        for i in 0..<slotCount where slots[i].key != 0 { out.append(slots[i]) }
+        for i in 0..<slotCount where layout.slots[i].key != 0 { out.append(layout.slots[i]) }
         return out
     }
 
     // MARK: - Internals
 
-    func index(of key: UInt64) -> Int? {
-        var i = home(key)
-        while true {
-            let k = slots[i].key
-            if k == key { return i }
-            if k == 0 { return nil }
-            i = (i + 1) & mask
-        }
-    }
-
     /// Backward-shift deletion: pulls later entries of the same probe run into the hole.
     func delete(at index: Int) {
+        let slots = layout.slots, mask = layout.mask
         var hole = index
         var j = index
         while true {
             j = (j + 1) & mask
             let k = slots[j].key
             if k == 0 { break }
-            let h = home(k)
+            let h = layout.home(k)
             // Move slots[j] into the hole unless its home lies cyclically in (hole, j].
             let inRange = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j)
             if !inRange {
@@ -197,13 +233,13 @@ public final class MACTable {
             }
         }
         slots[hole].key = 0
-        used_ -= 1
+        state.pointee.count -= 1
     }
 
     private func removeAll(where shouldRemove: (Entry) -> Bool) -> Int {
         // Collect first, then delete: backward shifts would otherwise move entries past the cursor.
         var doomed: [UInt64] = []
-        for i in 0..<slotCount where slots[i].key != 0 && shouldRemove(slots[i]) { doomed.append(slots[i].key) }
+        for i in 0..<slotCount where layout.slots[i].key != 0 && shouldRemove(layout.slots[i]) { doomed.append(layout.slots[i].key) }
         for k in doomed { remove(k) }
         return doomed.count
     }

@@ -1,5 +1,6 @@
 // Helpers that build frames for the table-driven switch tests.
 import VSwitchCore
+import VSwitchTesting
 
 enum MAC {
     static let a: UInt64 = 0x02_00_00_00_00_0a

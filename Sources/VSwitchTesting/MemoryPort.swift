@@ -1,3 +1,5 @@
+import VSwitchCore
+
 /// A port that lives in memory: frames queued with `inject` come out of `receive`, and frames the
 /// switch transmits are kept in `transmitted` (or only counted, with `keepsFrames = false`, for
 /// benchmarks). Unit tests and Tools/bench use it in place of a device.
