@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+#include <sched.h>
 #include <linux/if_tun.h>
 
 int vswitch_tap_open(const char *name, int options, char *actual_name) {
@@ -46,3 +47,6 @@ int vswitch_iff_persist(void) { return IFF_PERSIST; }
 
 #include <pthread.h>
 int vswitch_set_thread_name(pthread_t thread, const char *name) { return pthread_setname_np(thread, name); }
+
+int vswitch_setns_net(int fd) { return setns(fd, CLONE_NEWNET) < 0 ? -errno : 0; }
+int vswitch_unshare_net(void) { return unshare(CLONE_NEWNET) < 0 ? -errno : 0; }

@@ -36,7 +36,7 @@
 //     are given, and libnl always gives them (RTPROT_STATIC and a scope guessed from the nexthops), so
 //     deleting a gateway route by destination alone would fail. Deletes patch the built message to
 //     "any" for all three, as `ip route del` sends.
-//   - Swift's Glibc module is built without _GNU_SOURCE: setns/unshare are looked up with dlsym.
+//   - Swift's Glibc module is built without _GNU_SOURCE: setns/unshare come from CVSwitchLinux.
 import CNetlink
 import Glibc
 import Synchronization

@@ -1,4 +1,5 @@
 import Glibc
+import VSwitchSystem
 import Synchronization
 
 /// Named network namespaces, the way iproute2 keeps them: a namespace is held alive by a bind mount of its
@@ -29,7 +30,7 @@ public enum NetworkNamespace {
         var failure: NetlinkError?
         do {
             try onDedicatedThread {
-                if Syscalls.unshare(Syscalls.cloneNewNet) != 0 {
+                if Syscalls.unshare() != 0 {
                     failure = NetlinkError(operation: operation, object: name, code: errno)
                     return
                 }
@@ -96,7 +97,7 @@ public enum NetworkNamespace {
         defer { close(fd) }
         var result: Result<T, any Error>?
         try onDedicatedThread {
-            if Syscalls.setns(fd, Syscalls.cloneNewNet) != 0 {
+            if Syscalls.setns(fd) != 0 {
                 result = .failure(NetlinkError(operation: operation, object: name, code: errno))
                 return
             }
@@ -156,59 +157,25 @@ public enum NetworkNamespace {
 
 // MARK: - Dedicated threads
 
-/// Carries a non-escaping closure to a pthread. It is safe to send: the caller joins the thread before
-/// the closure's frame ends, and nothing else touches it.
-private final class ThreadJob: @unchecked Sendable {
-    let work: () -> Void
-    init(_ work: @escaping () -> Void) { self.work = work }
-}
-
-private func threadJobEntry(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
-    let job = Unmanaged<ThreadJob>.fromOpaque(argument!).takeRetainedValue()
-    job.work()
-    return nil
-}
-
-/// Runs `work` on a new pthread and joins it. Only a failed pthread_create throws.
+/// Runs `work` on a new pthread and joins it; a failed pthread_create is a NetlinkError.
 func onDedicatedThread(_ work: () -> Void) throws {
-    try withoutActuallyEscaping(work) { escapable in
-        let argument = Unmanaged.passRetained(ThreadJob(escapable)).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, threadJobEntry, argument)
-        if rc != 0 {
-            Unmanaged<ThreadJob>.fromOpaque(argument).release()
-            throw NetlinkError(operation: "start namespace thread", object: "", code: rc)
-        }
-        pthread_join(thread, nil)
+    do { try PThread.runAndJoin(name: "netns", work) } catch let e as SystemError {
+        throw NetlinkError(operation: "start namespace thread", object: "", code: e.errno)
     }
 }
 
-// MARK: - setns/unshare
-
-/// Swift's Glibc module is built without _GNU_SOURCE, so `setns`, `unshare` and `CLONE_NEWNET` are not
-/// imported. They are plain exported glibc symbols: resolve them once with dlsym rather than add a C shim.
+/// setns/unshare for network namespaces, through CVSwitchLinux (Swift's Glibc module does not
+/// import these GNU extensions). Both set errno and return -1 on failure, like the syscalls.
 enum Syscalls {
-    static let cloneNewNet: Int32 = 0x4000_0000
-
-    private typealias IntIntFunction = @convention(c) (Int32, Int32) -> Int32
-    private typealias IntFunction = @convention(c) (Int32) -> Int32
-
-    private static let setnsFunction: IntIntFunction? = {
-        guard let symbol = dlsym(nil, "setns") else { return nil }
-        return unsafeBitCast(symbol, to: IntIntFunction.self)
-    }()
-    private static let unshareFunction: IntFunction? = {
-        guard let symbol = dlsym(nil, "unshare") else { return nil }
-        return unsafeBitCast(symbol, to: IntFunction.self)
-    }()
-
-    static func setns(_ fd: Int32, _ type: Int32) -> Int32 {
-        guard let setnsFunction else { errno = ENOSYS; return -1 }
-        return setnsFunction(fd, type)
+    static func setns(_ fd: Int32) -> Int32 {
+        let rc = vswitch_setns_net(fd)
+        if rc < 0 { errno = -rc; return -1 }
+        return 0
     }
 
-    static func unshare(_ flags: Int32) -> Int32 {
-        guard let unshareFunction else { errno = ENOSYS; return -1 }
-        return unshareFunction(flags)
+    static func unshare() -> Int32 {
+        let rc = vswitch_unshare_net()
+        if rc < 0 { errno = -rc; return -1 }
+        return 0
     }
 }

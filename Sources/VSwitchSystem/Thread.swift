@@ -28,14 +28,24 @@ public final class PThread: @unchecked Sendable {
         _ = pthread_join(handle, nil)
     }
 
-    /// Runs `body` on a fresh thread and waits for it: for work that changes per-thread state
-    /// (setns) and must not leak it into the caller's thread.
-    public static func runAndWait<T>(name: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
-        let result = ResultBox<T>()
-        let thread = try PThread(name: name) { result.value = Swift.Result { try body() } }
-        thread.join()
-        return try result.value!.get()
+    /// Runs `work` on a fresh thread and joins it: for work that changes per-thread state (setns,
+    /// unshare) and must not leak it into the caller's thread or its thread pool. Only a failed
+    /// pthread_create throws.
+    public static func runAndJoin(name: String, _ work: () -> Void) throws {
+        try withoutActuallyEscaping(work) { escapable in
+            final class Job { let work: () -> Void; init(_ w: @escaping () -> Void) { work = w } }
+            let argument = Unmanaged.passRetained(Job(escapable)).toOpaque()
+            var thread = pthread_t()
+            let rc = pthread_create(&thread, nil, { raw in
+                Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue().work()
+                return nil
+            }, argument)
+            guard rc == 0 else {
+                Unmanaged<Job>.fromOpaque(argument).release()
+                throw SystemError("pthread_create", errno: rc)
+            }
+            _ = vswitch_set_thread_name(thread, String(name.prefix(15)))
+            pthread_join(thread, nil)
+        }
     }
 }
-
-private final class ResultBox<T>: @unchecked Sendable { var value: Result<T, Error>? }

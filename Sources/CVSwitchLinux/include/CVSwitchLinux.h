@@ -36,6 +36,11 @@ int vswitch_tap_get_flags(int fd);
 /// IFF_PERSIST as TUNGETIFF reports it, for telling a persistent TAP from one we own.
 int vswitch_iff_persist(void);
 
+/// setns(fd, CLONE_NEWNET) and unshare(CLONE_NEWNET): GNU extensions that Swift's Glibc module
+/// (built without _GNU_SOURCE) does not import. Return 0 or -errno.
+int vswitch_setns_net(int fd);
+int vswitch_unshare_net(void);
+
 /// pthread_setname_np (a GNU extension Glibc's module map does not export).
 #include <pthread.h>
 int vswitch_set_thread_name(pthread_t thread, const char *name);
