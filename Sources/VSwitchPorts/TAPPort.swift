@@ -39,17 +39,27 @@ public final class TAPPort: Port {
             throw PortError("invalid interface name \"\(name)\" (1-15 characters, no '/')")
         }
         let where_ = namespace.map { " in namespace \($0)" } ?? ""
-        let (fd, existed): (Int32, Bool) = try NetworkNamespace.run(in: namespace) {
-            let existed = if_nametoindex(name) != 0
+        // Where to open it: in the namespace; or, when only the root namespace has a TAP of that
+        // name (a persistent TAP made with `ip tuntap add`), there, and then move it (as `--netns`
+        // moves an existing device).
+        var openIn = namespace
+        var existed = try NetworkNamespace.run(in: namespace) { if_nametoindex(name) != 0 }
+        var moveInto: String? = nil
+        if !existed, let ns = namespace, if_nametoindex(name) != 0 {
+            openIn = nil
+            existed = true
+            moveInto = ns
+        }
+        let fd: Int32 = try NetworkNamespace.run(in: openIn) {
             var actual = [CChar](repeating: 0, count: Int(IFNAMSIZ))
-            let fd = vswitch_tap_open(name, Int32(VSWITCH_TAP_VNET_HDR), &actual)
-            return (fd, existed)
+            return vswitch_tap_open(name, Int32(VSWITCH_TAP_VNET_HDR), &actual)
         }
         guard fd >= 0 else {
             let e = SystemError("open", errno: -fd)
+            let at = moveInto == nil ? where_ : ""
             switch -fd {
-            case EBUSY: throw PortError("cannot attach to TAP \(name)\(where_): it is in use by another process")
-            case EINVAL where existed: throw PortError("cannot attach to \(name)\(where_): it exists and is not a TAP device")
+            case EBUSY: throw PortError("cannot attach to TAP \(name)\(at): it is in use by another process")
+            case EINVAL where existed: throw PortError("cannot attach to \(name)\(at): it exists and is not a TAP device")
             case EPERM: throw PortError("cannot open TAP \(name)\(where_): \(e.reason) (vswitchd needs CAP_NET_ADMIN)")
             default: throw PortError("cannot open TAP \(name)\(where_): \(e.reason)")
             }
@@ -60,7 +70,13 @@ public final class TAPPort: Port {
             let flags = vswitch_tap_get_flags(fd)
             if flags >= 0 && flags & vswitch_iff_persist() == 0 {
                 SystemCalls.close(fd)
-                throw PortError("cannot attach to TAP \(name)\(where_): it is not persistent")
+                throw PortError("cannot attach to TAP \(name): it is not persistent")
+            }
+        }
+        if let ns = moveInto {
+            do { try NetlinkSocket().move(link: name, toNamespace: ns) } catch {
+                SystemCalls.close(fd)
+                throw PortError("cannot move TAP \(name) into namespace \(ns): \(error)")
             }
         }
         self.name = name

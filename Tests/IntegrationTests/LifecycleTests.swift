@@ -45,6 +45,17 @@ struct LifecycleTests {
             #expect(port?["created"] as? Bool == false)
             try h.ctlOK(["del-port", "br0", tap])
             #expect(try h.link(tap, in: ns) != nil, "a persistent TAP that existed before stays")
+
+            // A persistent TAP in the root namespace is moved into --netns, and configured there.
+            let rootTap = h.rootLink("r")
+            #expect(try run("ip", ["tuntap", "add", "dev", rootTap, "mode", "tap"]).status == 0)
+            try h.ctlOK(["add-port", "br0", rootTap, "--netns", ns, "--addr", "198.18.0.9/24"])
+            #expect(try h.link(rootTap, in: nil) == nil, "moved out of the root namespace")
+            #expect(try h.link(rootTap, in: ns) != nil, "into the port's namespace")
+            let addrs = try h.exec(ns, ["ip", "-j", "addr", "show", "dev", rootTap]).stdout
+            #expect(addrs.contains("198.18.0.9"))
+            try h.ctlOK(["del-port", "br0", rootTap])
+            #expect(try h.link(rootTap, in: ns) != nil, "kept on del-port (persistent)")
         }
     }
 
