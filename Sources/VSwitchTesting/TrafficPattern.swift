@@ -16,14 +16,8 @@ public final class TrafficPattern {
         self.hosts = hosts
         let pool = PacketPool(bufferCount: batchCount * batchCapacity, bufferSize: 256, headroom: 64)
         self.pool = pool
-        var state = seed
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var rng = SplitMix64(seed: seed)
+        func next() -> UInt64 { rng.next() }
         let half = hosts / 2
         var frame = [UInt8](repeating: 0, count: 64)
         frame[12] = 0x08; frame[13] = 0x00

@@ -1,5 +1,6 @@
 import Testing
 import VSwitchCore
+import VSwitchTesting
 
 @Suite struct LearningSwitchTests {
     struct Case: CustomStringConvertible, Sendable {
@@ -70,7 +71,7 @@ import VSwitchCore
 
     @Test func randomBytesNeverCrash() {
         let (sw, ports) = makeSwitch(ports: 3)
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         var frames: [[UInt8]] = []
         for _ in 0..<5000 {
             let n = Int(rng.next() % 200)
@@ -163,14 +164,3 @@ import VSwitchCore
     }
 }
 
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

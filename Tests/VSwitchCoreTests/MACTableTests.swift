@@ -1,5 +1,6 @@
 import Testing
 import VSwitchCore
+import VSwitchTesting
 
 @Suite struct MACTableTests {
     @Test func learnLookupMoveRemove() {
@@ -30,7 +31,7 @@ import VSwitchCore
     @Test func churnMatchesAModel() {
         let t = MACTable(limit: 512, seed: 99)
         var model: [UInt64: Int] = [:]
-        var rng = SplitMix(seed: 1)
+        var rng = SplitMix64(seed: 1)
         for step in 0..<50_000 {
             let k = MACTable.key(mac: 0x0200_0000_0000 | (rng.next() % 700), vlan: UInt16(rng.next() % 2))
             if rng.next() % 3 == 0 {
