@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     ],
     targets: [
         // C shim: only what Swift cannot call (ioctl on /dev/net/tun, struct ifreq).
@@ -44,13 +45,18 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        // Lab topologies of network namespaces from YAML files (vswitchctl lab).
+        .target(name: "VSwitchLab", dependencies: [
+            "VSwitchControl", "VSwitchNetlink", "VSwitchSystem",
+            .product(name: "Yams", package: "Yams"),
+        ]),
         .executableTarget(name: "vswitchd", dependencies: [
             "VSwitchDaemon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "vswitchctl", dependencies: [
-            "VSwitchControl",
+            "VSwitchControl", "VSwitchLab",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // In-memory ports and traffic for unit tests and benchmarks (never linked into vswitchd).
@@ -64,6 +70,7 @@ let package = Package(
         .testTarget(name: "VSwitchCoreTests", dependencies: ["VSwitchCore", "VSwitchTesting", "CMallocCounter"]),
         .testTarget(name: "VSwitchNetlinkTests", dependencies: ["VSwitchNetlink", "VSwitchSystem"]),
         .testTarget(name: "VSwitchControlTests", dependencies: ["VSwitchControl"]),
+        .testTarget(name: "VSwitchLabTests", dependencies: ["VSwitchLab"]),
         .testTarget(name: "IntegrationTests", dependencies: ["VSwitchControl", "VSwitchNetlink", "VSwitchSystem"]),
     ]
 )

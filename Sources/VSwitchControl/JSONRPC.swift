@@ -51,7 +51,8 @@ public enum JSONRPC {
 
     public struct ParamsOf<P: Decodable>: Decodable { public let params: P }
 
-    public struct ErrorObject: Codable, Sendable, Error, Equatable {
+    public struct ErrorObject: Codable, Sendable, Error, Equatable, CustomStringConvertible {
+        public var description: String { message }
         public var code: Int
         public var message: String
         public init(code: ControlErrorCode, message: String) { self.code = code.rawValue; self.message = message }

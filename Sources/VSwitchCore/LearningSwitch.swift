@@ -194,6 +194,8 @@ public final class LearningSwitch {
                     continue
                 }
                 if !floodUnknown { counters.pointee.drop(.unknownUnicast); continue }
+            } else if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 {
+                counters.pointee.drop(.linkLocal); continue
             }
             flood(index, except: ingress)
         }

@@ -12,6 +12,9 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case filtered
     /// Unknown unicast while `flood-unknown=off`.
     case unknownUnicast
+    /// Sent to an IEEE 802.1D reserved link-local group (01:80:c2:00:00:00-0f: STP, LACP, LLDP,
+    /// pause): meant for the switch itself, never forwarded (as the Linux bridge does by default).
+    case linkLocal
     /// The egress device had no room (EAGAIN on write).
     case transmitQueueFull
     /// The frame does not fit the egress port.
@@ -25,6 +28,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .invalidSource: "invalid-source"
         case .filtered: "filtered"
         case .unknownUnicast: "unknown-unicast"
+        case .linkLocal: "link-local"
         case .transmitQueueFull: "tx-queue-full"
         case .transmitTooBig: "tx-too-big"
         }
@@ -45,7 +49,7 @@ public struct PortCounters: Sendable, Equatable {
     /// Writes the device refused (EINVAL, EIO, ...).
     public var txErrors: UInt64 = 0
     /// Drops by `DropReason.rawValue`.
-    public var drops: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    public var drops: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
 
     public init() {}
 
@@ -60,6 +64,7 @@ public struct PortCounters: Sendable, Equatable {
         case .unknownUnicast: drops.5 &+= count
         case .transmitQueueFull: drops.6 &+= count
         case .transmitTooBig: drops.7 &+= count
+        case .linkLocal: drops.8 &+= count
         }
     }
 
@@ -73,6 +78,7 @@ public struct PortCounters: Sendable, Equatable {
         case .unknownUnicast: drops.5
         case .transmitQueueFull: drops.6
         case .transmitTooBig: drops.7
+        case .linkLocal: drops.8
         }
     }
 

@@ -29,6 +29,11 @@ public final class ControlServer: @unchecked Sendable {
     public func start() throws {
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        // A stale socket file is replaced; a live daemon's never is.
+        if FileManager.default.fileExists(atPath: path),
+           (try? ControlClient(path: path, timeout: 2).call(.listBridges, EmptyParams(), as: BridgeList.self)) != nil {
+            throw ControlServerError("another vswitchd is already serving \(path)")
+        }
         let service = self.service, queue = self.queue, logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
@@ -77,6 +82,11 @@ struct LineDecoder: ByteToMessageDecoder {
 }
 
 struct LineTooLong: Error {}
+
+public struct ControlServerError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
+}
 
 final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer

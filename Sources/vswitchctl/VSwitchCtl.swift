@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VSwitchControl
+import VSwitchLab
 
 struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Control socket (default /run/vswitch/vswitchd.sock, env VSWITCH_SOCKET).", valueName: "PATH"))
@@ -36,7 +37,7 @@ struct VSwitchCtl: ParsableCommand {
         abstract: "Configure and inspect vswitchd.",
         discussion: "Exit status: 0 on success, 1 on an error, 2 on a usage error. See vswitchctl(8) in Docs/man.",
         subcommands: [AddBridge.self, DeleteBridge.self, ListBridges.self, AddPort.self, DeletePort.self, ListPorts.self,
-                      Show.self, FDB.self, Stats.self, SetBridge.self])
+                      Show.self, FDB.self, Stats.self, SetBridge.self, Lab.self])
 
     /// Runs the command line with vswitchctl's exit codes: 0 ok, 1 error, 2 usage.
     static func run() -> Never {
@@ -45,6 +46,10 @@ struct VSwitchCtl: ParsableCommand {
             try command.run()
             Foundation.exit(0)
         } catch let error as ControlClientError {
+            fail(error.description)
+        } catch let error as LabFileError {
+            fail(error.description)
+        } catch let error as LabError {
             fail(error.description)
         } catch {
             let code = exitCode(for: error)

@@ -69,6 +69,15 @@ import VSwitchTesting
         #expect(send(sw, ports, from: 0, [tagged])[1] == [tagged])
     }
 
+    @Test func linkLocalGroupsAreNotForwarded() {
+        let (sw, ports) = makeSwitch(ports: 3)
+        for last: UInt64 in [0x00, 0x01, 0x02, 0x0e, 0x0f] {
+            #expect(send(sw, ports, from: 0, [frame(0x0180_c200_0000 | last, MAC.a)]).allSatisfy { $0.isEmpty })
+        }
+        #expect(sw.counters(0)!.drops(.linkLocal) == 5)
+        #expect(send(sw, ports, from: 0, [frame(0x0180_c200_0010, MAC.a)])[1].count == 1, "01:80:c2:00:00:10 is ordinary multicast")
+    }
+
     @Test func randomBytesNeverCrash() {
         let (sw, ports) = makeSwitch(ports: 3)
         var rng = SplitMix64(seed: 42)
