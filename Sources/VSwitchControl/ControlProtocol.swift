@@ -22,6 +22,7 @@ public enum ControlMethod: String, CaseIterable, Sendable {
     case fdbDelete = "fdb-del"
     case stats = "stats"
     case set = "set"
+    case setPort = "set-port"
 }
 
 /// JSON-RPC error codes: the standard ones, and the application's in the -32000 range.
@@ -55,8 +56,12 @@ public struct PortSpec: Codable, Sendable, Equatable {
     public var addr: String?
     public var mtu: Int?
     public var mac: String?
-    public init(name: String, type: String = "tap", netns: String? = nil, addr: String? = nil, mtu: Int? = nil, mac: String? = nil) {
+    /// Port settings (`set-port` KEY=VALUE), kept with the port and applied again on restart.
+    public var settings: [String: String]?
+    public init(name: String, type: String = "tap", netns: String? = nil, addr: String? = nil, mtu: Int? = nil, mac: String? = nil,
+                settings: [String: String]? = nil) {
         self.name = name; self.type = type; self.netns = netns; self.addr = addr; self.mtu = mtu; self.mac = mac
+        self.settings = settings
     }
 }
 
@@ -86,6 +91,14 @@ public struct FDBEntryParams: Codable, Sendable {
     public init(bridge: String, mac: String, port: String? = nil, vlan: Int? = nil) {
         self.bridge = bridge; self.mac = mac; self.port = port; self.vlan = vlan
     }
+}
+
+public struct SetPortParams: Codable, Sendable {
+    public var bridge: String
+    public var port: String
+    /// KEY=VALUE pairs as the user typed them; the daemon validates keys and values.
+    public var settings: [String: String]
+    public init(bridge: String, port: String, settings: [String: String]) { self.bridge = bridge; self.port = port; self.settings = settings }
 }
 
 public struct SetParams: Codable, Sendable {
@@ -122,9 +135,12 @@ public struct PortInfo: Codable, Sendable, Equatable {
     public var created: Bool
     /// "up", or the reason the port is not working (e.g. a namespace that vanished).
     public var status: String
-    public init(name: String, type: String, netns: String?, addr: String?, mtu: Int?, mac: String?, created: Bool, status: String) {
+    /// Port settings from `set-port`.
+    public var settings: [String: String]?
+    public init(name: String, type: String, netns: String?, addr: String?, mtu: Int?, mac: String?, created: Bool, status: String,
+                settings: [String: String]? = nil) {
         self.name = name; self.type = type; self.netns = netns; self.addr = addr; self.mtu = mtu; self.mac = mac
-        self.created = created; self.status = status
+        self.created = created; self.status = status; self.settings = settings
     }
 }
 

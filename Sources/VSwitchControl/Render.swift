@@ -28,6 +28,7 @@ public enum Render {
                 if let m = p.mtu { out += "        mtu: \(m)\n" }
                 if let m = p.mac { out += "        mac: \(m)\n" }
                 if !p.created { out += "        existing device (kept on del-port)\n" }
+                for (k, v) in (p.settings ?? [:]).sorted(by: { $0.key < $1.key }) { out += "        \(k): \(v)\n" }
                 if p.status != "up" { out += "        status: \(p.status)\n" }
             }
         }

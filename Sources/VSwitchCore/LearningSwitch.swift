@@ -102,6 +102,12 @@ public final class LearningSwitch {
         number >= 0 && number < Self.maxPorts ? ports[number] : nil
     }
 
+    /// Runs `body` with port `number`'s counters (housekeeping: timed ports sending held frames).
+    @inlinable
+    public func withCounters<R>(_ number: PortNumber, _ body: (inout PortCounters) -> R) -> R {
+        body(&portCounters[number])
+    }
+
     public var attachedPorts: [PortNumber] { (0..<attachedCount.pointee).map { attached[$0] } }
 
     public func counters(_ number: PortNumber) -> PortCounters? {

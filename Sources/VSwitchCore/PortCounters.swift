@@ -15,6 +15,8 @@ public enum DropReason: Int, CaseIterable, Sendable {
     /// Sent to an IEEE 802.1D reserved link-local group (01:80:c2:00:00:00-0f: STP, LACP, LLDP,
     /// pause): meant for the switch itself, never forwarded (as the Linux bridge does by default).
     case linkLocal
+    /// Lost on purpose: the port's impairment (`set-port ... loss=`) drew it.
+    case impairmentLoss
     /// The egress device had no room (EAGAIN on write).
     case transmitQueueFull
     /// The frame does not fit the egress port.
@@ -29,13 +31,14 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .filtered: "filtered"
         case .unknownUnicast: "unknown-unicast"
         case .linkLocal: "link-local"
+        case .impairmentLoss: "impairment-loss"
         case .transmitQueueFull: "tx-queue-full"
         case .transmitTooBig: "tx-too-big"
         }
     }
 
     /// Whether the drop happened on receive (counted in `rxDrops`) or on transmit (`txDrops`).
-    public var isTransmit: Bool { self == .transmitQueueFull || self == .transmitTooBig }
+    public var isTransmit: Bool { self == .transmitQueueFull || self == .transmitTooBig || self == .impairmentLoss }
 }
 
 /// Per-port counters, written only by the port's data-plane thread and read by snapshot.
@@ -49,7 +52,7 @@ public struct PortCounters: Sendable, Equatable {
     /// Writes the device refused (EINVAL, EIO, ...).
     public var txErrors: UInt64 = 0
     /// Drops by `DropReason.rawValue`.
-    public var drops: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
+    public var drops: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
     public init() {}
 
@@ -65,6 +68,7 @@ public struct PortCounters: Sendable, Equatable {
         case .transmitQueueFull: drops.6 &+= count
         case .transmitTooBig: drops.7 &+= count
         case .linkLocal: drops.8 &+= count
+        case .impairmentLoss: drops.9 &+= count
         }
     }
 
@@ -79,6 +83,7 @@ public struct PortCounters: Sendable, Equatable {
         case .transmitQueueFull: drops.6
         case .transmitTooBig: drops.7
         case .linkLocal: drops.8
+        case .impairmentLoss: drops.9
         }
     }
 

@@ -41,6 +41,7 @@ extension SwitchService {
             case .fdbDelete: return JSONRPC.encodeResponse(id: id, result: try fdbDelete(params(FDBEntryParams.self)))
             case .stats: return JSONRPC.encodeResponse(id: id, result: try stats(params(PortParams.self)))
             case .set: return JSONRPC.encodeResponse(id: id, result: try set(params(SetParams.self)))
+            case .setPort: return JSONRPC.encodeResponse(id: id, result: try setPort(params(SetPortParams.self)))
             }
         } catch let e as JSONRPC.ErrorObject {
             return JSONRPC.encodeError(id: id, e)

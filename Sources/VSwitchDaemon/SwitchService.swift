@@ -164,7 +164,7 @@ public final class SwitchService: @unchecked Sendable {
             let fdbSize = b.dataPlane.perform { $0.switching.table.count }
             return BridgeInfo(name: name, settings: b.settings, ports: b.ports.map { p in
                 PortInfo(name: p.spec.name, type: p.spec.type, netns: p.spec.netns, addr: p.spec.addr, mtu: p.spec.mtu,
-                         mac: p.spec.mac, created: p.created, status: p.status)
+                         mac: p.spec.mac, created: p.created, status: p.status, settings: p.spec.settings)
             }, fdbSize: fdbSize)
         })
     }
@@ -269,6 +269,64 @@ public final class SwitchService: @unchecked Sendable {
         return OK()
     }
 
+    func setPort(_ p: SetPortParams) throws -> OK {
+        let bridge = try lookup(p.bridge)
+        guard let port = bridge.ports.first(where: { $0.spec.name == p.port }) else { throw fail("no port \(p.port) on bridge \(p.bridge)") }
+        var merged = port.spec.settings ?? [:]
+        for (k, v) in p.settings { merged[k] = v }
+        let impairment = try Self.impairment(from: merged)
+        let previous = port.spec.settings
+        port.spec.settings = merged.isEmpty ? nil : merged
+        try applySettings(of: port, on: bridge, impairment)
+        try commit {
+            port.spec.settings = previous
+            _ = try? self.applySettings(of: port, on: bridge, Self.impairment(from: previous ?? [:]))
+        }
+        logger.info("port \(p.port) on \(p.bridge): \(merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+        return OK()
+    }
+
+    /// Port settings vswitchd knows: the impairment keys today; the rest of SPEC's set-port keys
+    /// are refused as not supported yet.
+    static let impairmentKeys = ["delay", "jitter", "loss", "rate"]
+    static let futurePortKeys = ["vlan-mode", "tag", "trunks", "learning", "isolated", "max-macs", "broadcast-limit"]
+
+    static func impairment(from settings: [String: String]) throws -> Impairment {
+        var imp = Impairment()
+        func fail(_ m: String) -> JSONRPC.ErrorObject { .init(code: .failed, message: m) }
+        for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
+            switch key {
+            case "delay", "jitter":
+                guard case .success(let us) = ValueSyntax.duration(value) else {
+                    throw fail("invalid \(key) \(value) (a duration like 20ms, 500us or 1s)")
+                }
+                if key == "delay" { imp.delayNanoseconds = UInt64(us) * 1000 } else { imp.jitterNanoseconds = UInt64(us) * 1000 }
+            case "loss":
+                guard let pct = ValueSyntax.percent(value), (0...100).contains(pct) else { throw fail("invalid loss \(value) (a percentage, 0-100%)") }
+                imp.lossPPM = UInt32((pct * 10_000).rounded())
+            case "rate":
+                if value == "0" || value == "none" { imp.rateBytesPerSecond = 0; continue }
+                guard case .success(let bps) = ValueSyntax.rate(value) else { throw fail("invalid rate \(value) (like 100mbit, 1gbit or 64kbps; 0 for none)") }
+                imp.rateBytesPerSecond = bps
+            default:
+                if futurePortKeys.contains(key) { throw fail("port setting \(key) is not supported yet") }
+                throw fail("unknown port setting \(key) (known: \(impairmentKeys.joined(separator: ", ")))")
+            }
+        }
+        if imp.jitterNanoseconds > imp.delayNanoseconds { throw fail("jitter must not exceed delay") }
+        return imp
+    }
+
+    private func applySettings(of port: ManagedPort, on bridge: ManagedBridge, _ impairment: Impairment) throws {
+        guard let n = port.number else { return }
+        let applied = bridge.dataPlane.perform { dp -> Bool in
+            guard var p = dp.switching.port(n) as? any ImpairablePort else { return false }
+            p.impairment = impairment
+            return true
+        }
+        if !applied && !impairment.isNone { throw fail("port \(port.spec.name) cannot be impaired") }
+    }
+
     // MARK: - Helpers
 
     private func makeBridge(_ name: String, settings: BridgeSettings) throws -> ManagedBridge {
@@ -299,7 +357,14 @@ public final class SwitchService: @unchecked Sendable {
             tap.close()
             throw fail("bridge \(bridge.name) is full (\(LearningSwitch.maxPorts) ports)")
         }
-        return ManagedPort(spec: spec, tap: tap, number: number, status: "up", created: tap.created)
+        let port = ManagedPort(spec: spec, tap: tap, number: number, status: "up", created: tap.created)
+        if let settings = spec.settings, !settings.isEmpty {
+            do { try applySettings(of: port, on: bridge, Self.impairment(from: settings)) } catch {
+                closePort(port, on: bridge)
+                throw error
+            }
+        }
+        return port
     }
 
     private func closePort(_ port: ManagedPort, on bridge: ManagedBridge) {

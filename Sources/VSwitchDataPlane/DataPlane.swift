@@ -39,6 +39,8 @@ public final class DataPlane: @unchecked Sendable {
     private let mailbox = Mutex<[Job]>([])
     private var thread: PThread?
     private var running = true
+    /// Ports that hold frames for later (impairments), served between batches.
+    private var timedPorts: [(number: PortNumber, port: any TimedPort)] = []
 
     public init(name: String, settings: LearningSwitch.Settings, batchCapacity: Int = 64) throws {
         self.name = name
@@ -95,6 +97,7 @@ public final class DataPlane: @unchecked Sendable {
         if fd >= 0 {
             do { try epoll.add(fd, token: UInt64(n)) } catch { switching.detach(n); throw error }
         }
+        if let timed = port as? any TimedPort { timedPorts.append((n, timed)) }
         return n
     }
 
@@ -102,6 +105,7 @@ public final class DataPlane: @unchecked Sendable {
     public func detach(_ number: PortNumber) -> (any Port)? {
         guard let port = switching.port(number) else { return nil }
         if port.readinessDescriptor >= 0 { epoll.remove(port.readinessDescriptor) }
+        timedPorts.removeAll { $0.number == number }
         return switching.detach(number)
     }
 
@@ -110,8 +114,9 @@ public final class DataPlane: @unchecked Sendable {
         let sw = switching
         let capacity = batchCapacity
         var lastSweep = SystemCalls.monotonicNanoseconds()
+        var timeout: Int32 = 1000
         while running {
-            let ready = epoll.wait(timeoutMilliseconds: 1000)
+            let ready = epoll.wait(timeoutMilliseconds: timeout)
             let now = SystemCalls.monotonicNanoseconds()
             for i in 0..<ready {
                 let token = epoll.token(at: i)
@@ -124,7 +129,23 @@ public final class DataPlane: @unchecked Sendable {
                 sw.sweep(now: now)
                 lastSweep = now
             }
+            timeout = timedPorts.isEmpty ? 1000 : serviceTimedPorts(now: SystemCalls.monotonicNanoseconds())
         }
+    }
+
+    /// Sends what impaired ports hold and is due; returns how long epoll may sleep (ms).
+    private func serviceTimedPorts(now: UInt64) -> Int32 {
+        var next = UInt64.max
+        for (n, port) in timedPorts {
+            guard let due = port.nextDeadline else { continue }
+            if due <= now {
+                switching.withCounters(n) { port.service(now: now, counters: &$0) }
+            }
+            if let later = port.nextDeadline { next = min(next, later) }
+        }
+        if next == .max { return 1000 }
+        if next <= now { return 0 }
+        return Int32(min(1000, (next - now + 999_999) / 1_000_000))
     }
 
     private func runJobs() {

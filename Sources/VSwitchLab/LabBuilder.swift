@@ -190,7 +190,18 @@ public final class LabBuilder {
             try ensureAddresses(link.addresses, on: link.interface, in: node, nl)
             try ensureAddresses(peerAddresses, on: peerInterface, in: peer, peerNL)
         }
-        if let imp = link.impairment {
+        guard let imp = link.impairment else { return }
+        switch link.kind {
+        case .switchPort(let sw):
+            // vswitchd impairs what the switch sends into the node: works on any kernel.
+            var settings: [String: String] = [:]
+            if let d = imp.delayMicroseconds { settings["delay"] = "\(d)us" }
+            if let j = imp.jitterMicroseconds { settings["jitter"] = "\(j)us" }
+            if let l = imp.lossPercent { settings["loss"] = "\(l)%" }
+            if let r = imp.rateBytesPerSecond { settings["rate"] = "\(r)bps" }
+            _ = try client.call(.setPort, SetPortParams(bridge: sw, port: link.interface, settings: settings), as: OK.self)
+        case .veth:
+            // A veth has no switch in between: the kernel's qdiscs (netem, tbf) on the node's end.
             try nl.setImpairment(Impairment(delayMicroseconds: imp.delayMicroseconds, jitterMicroseconds: imp.jitterMicroseconds,
                                             lossPercent: imp.lossPercent, rateBytesPerSecond: imp.rateBytesPerSecond), on: link.interface)
         }

@@ -23,7 +23,7 @@ import VSwitchSystem
 /// A TAP that vswitch creates is not persistent, so the kernel removes it when its fd closes: on
 /// `del-port`, on shutdown, and even if the daemon is killed. An existing persistent TAP is attached
 /// to and left in place.
-public final class TAPPort: Port {
+public final class TAPPort: ImpairablePort {
     public static let vnetHeaderLength = Int(VSWITCH_VNET_HDR_LEN)
 
     public let name: String
@@ -32,6 +32,21 @@ public final class TAPPort: Port {
     public let created: Bool
     public private(set) var fd: Int32
     public var readinessDescriptor: Int32 { fd }
+
+    /// Delay, jitter, loss and rate applied to what the switch sends into this TAP (set-port).
+    public var impairment = VSwitchCore.Impairment() {
+        didSet {
+            if impairment.needsQueue {
+                if let line = delayLine { line.impairment = impairment } else { delayLine = DelayLine(impairment: impairment) }
+            } else {
+                delayLine = nil  // held frames are dropped with it
+                lossOnly = impairment.lossPPM > 0 ? DelayLine(capacity: 64, impairment: impairment) : nil
+            }
+        }
+    }
+    private var delayLine: DelayLine?
+    /// Draws losses when there is loss but nothing to hold frames for.
+    private var lossOnly: DelayLine?
 
     /// Opens (creating if absent) TAP `name`, in namespace `namespace` if given, non-blocking.
     public init(name: String, namespace: String? = nil) throws {
@@ -128,24 +143,61 @@ public final class TAPPort: Port {
 
     public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
         let h = Self.vnetHeaderLength
+        if delayLine != nil || lossOnly != nil { return transmitImpaired(batch, indices: indices, count: count, counters: &counters) }
         for i in 0..<count {
             let b = batch.buffers + Int(indices[i])
-            if b.pointee.offloadLength != h {
-                // A frame from a port without offloads: a zero header says "plain frame, checksums done".
-                (b.pointee.frame - h).initializeMemory(as: UInt8.self, repeating: 0, count: h)
-                b.pointee.offloadLength = h
-            }
-            let length = b.pointee.length
-            switch SystemCalls.write(fd, UnsafeRawPointer(b.pointee.frame - h), length + h) {
-            case .transferred:
-                counters.txPackets &+= 1
-                counters.txBytes &+= UInt64(length)
-            case .wouldBlock:
-                counters.drop(.transmitQueueFull)
-            case .failed(let e):
-                if e == EMSGSIZE { counters.drop(.transmitTooBig) } else { counters.txErrors &+= 1 }
+            withVnetHeader(b)
+            write(UnsafeRawPointer(b.pointee.frame - h), frameLength: b.pointee.length, counters: &counters)
+        }
+    }
+
+    /// Makes sure a virtio-net header precedes the frame: a frame from a port without offloads
+    /// gets a zero header ("plain frame, checksums done").
+    @inline(__always)
+    private func withVnetHeader(_ b: UnsafeMutablePointer<PacketBuffer>) {
+        let h = Self.vnetHeaderLength
+        if b.pointee.offloadLength != h {
+            (b.pointee.frame - h).initializeMemory(as: UInt8.self, repeating: 0, count: h)
+            b.pointee.offloadLength = h
+        }
+    }
+
+    @inline(__always)
+    private func write(_ bytes: UnsafeRawPointer, frameLength: Int, counters: inout PortCounters) {
+        switch SystemCalls.write(fd, bytes, frameLength + Self.vnetHeaderLength) {
+        case .transferred:
+            counters.txPackets &+= 1
+            counters.txBytes &+= UInt64(frameLength)
+        case .wouldBlock:
+            counters.drop(.transmitQueueFull)
+        case .failed(let e):
+            if e == EMSGSIZE { counters.drop(.transmitTooBig) } else { counters.txErrors &+= 1 }
+        }
+    }
+
+    private func transmitImpaired(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
+        let h = Self.vnetHeaderLength
+        let now = SystemCalls.monotonicNanoseconds()
+        for i in 0..<count {
+            let b = batch.buffers + Int(indices[i])
+            if (delayLine ?? lossOnly)!.dropsNext() { counters.drop(.impairmentLoss); continue }
+            withVnetHeader(b)
+            let start = UnsafeRawPointer(b.pointee.frame - h)
+            if let line = delayLine {
+                if !line.enqueue(start, length: b.pointee.length + h, offloadLength: h, now: now) { counters.drop(.transmitQueueFull) }
+            } else {
+                write(start, frameLength: b.pointee.length, counters: &counters)
             }
         }
+        service(now: now, counters: &counters)
+    }
+
+    public var nextDeadline: UInt64? { delayLine?.nextDeparture }
+
+    public func service(now: UInt64, counters: inout PortCounters) {
+        guard let line = delayLine else { return }
+        let h = Self.vnetHeaderLength
+        line.dequeue(now: now) { bytes, length, _ in write(bytes, frameLength: length - h, counters: &counters) }
     }
 }
 

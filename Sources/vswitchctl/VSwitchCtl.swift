@@ -37,7 +37,7 @@ struct VSwitchCtl: ParsableCommand {
         abstract: "Configure and inspect vswitchd.",
         discussion: "Exit status: 0 on success, 1 on an error, 2 on a usage error. See vswitchctl(8) in Docs/man.",
         subcommands: [AddBridge.self, DeleteBridge.self, ListBridges.self, AddPort.self, DeletePort.self, ListPorts.self,
-                      Show.self, FDB.self, Stats.self, SetBridge.self, Lab.self])
+                      Show.self, FDB.self, Stats.self, SetBridge.self, SetPort.self, Lab.self])
 
     /// Runs the command line with vswitchctl's exit codes: 0 ok, 1 error, 2 usage.
     static func run() -> Never {
@@ -222,6 +222,36 @@ struct Stats: ParsableCommand {
     }
 }
 
+/// KEY=VALUE arguments as a dictionary (the daemon validates keys and values).
+func keyValues(_ args: [String]) throws -> [String: String] {
+    var dict: [String: String] = [:]
+    for s in args {
+        let parts = s.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("expected KEY=VALUE, got \"\(s)\"") }
+        dict[String(parts[0])] = String(parts[1])
+    }
+    return dict
+}
+
+struct SetPort: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set-port", abstract: "Change port settings: delay=DURATION jitter=DURATION loss=PERCENT rate=RATE.",
+        discussion: "Impairments apply to the frames the switch sends out of PORT (into its device), e.g. delay=20ms jitter=2ms loss=1% rate=100mbit; delay=0ms loss=0 rate=0 removes them.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Switch name.") var bridge: String
+    @Argument(help: "Port name.") var port: String
+    @Argument(help: "KEY=VALUE settings.") var settings: [String]
+
+    func validate() throws {
+        if settings.isEmpty { throw ValidationError("give at least one KEY=VALUE") }
+        _ = try keyValues(settings)
+    }
+
+    func run() throws {
+        _ = try global.call(.setPort, SetPortParams(bridge: bridge, port: port, settings: try keyValues(settings)), as: OK.self)
+    }
+}
+
 struct SetBridge: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set", abstract: "Change switch settings: ageing-time=S, max-macs=N, flood-unknown=on|off.")
@@ -231,15 +261,10 @@ struct SetBridge: ParsableCommand {
 
     func validate() throws {
         if settings.isEmpty { throw ValidationError("give at least one KEY=VALUE") }
-        for s in settings where !s.contains("=") { throw ValidationError("expected KEY=VALUE, got \"\(s)\"") }
+        _ = try keyValues(settings)
     }
 
     func run() throws {
-        var dict: [String: String] = [:]
-        for s in settings {
-            let parts = s.split(separator: "=", maxSplits: 1)
-            dict[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
-        }
-        _ = try global.call(.set, SetParams(bridge: bridge, settings: dict), as: OK.self)
+        _ = try global.call(.set, SetParams(bridge: bridge, settings: try keyValues(settings)), as: OK.self)
     }
 }

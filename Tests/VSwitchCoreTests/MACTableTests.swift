@@ -55,3 +55,51 @@ import VSwitchTesting
         for i in 201..<300 { #expect(t.lookup(MACTable.key(mac: 0x0200_0000_0000 + UInt64(i), vlan: 0)) == 0) }
     }
 }
+
+@Suite struct DelayLineTests {
+    @Test func framesLeaveAfterTheirDelayInOrder() {
+        let line = DelayLine(capacity: 4096, impairment: Impairment(delayNanoseconds: 20_000_000))
+        for i in 0..<5 {
+            let bytes = [UInt8](repeating: UInt8(i), count: 100 + i)
+            #expect(bytes.withUnsafeBytes { line.enqueue($0.baseAddress!, length: $0.count, offloadLength: 0, now: UInt64(i) * 1_000_000) })
+        }
+        #expect(line.nextDeparture == 20_000_000)
+        var out: [[UInt8]] = []
+        line.dequeue(now: 19_999_999) { p, n, _ in out.append(Array(UnsafeRawBufferPointer(start: p, count: n))) }
+        #expect(out.isEmpty)
+        line.dequeue(now: 22_000_000) { p, n, _ in out.append(Array(UnsafeRawBufferPointer(start: p, count: n))) }
+        #expect(out.count == 3 && out.map(\.count) == [100, 101, 102] && out[2].allSatisfy { $0 == 2 })
+        line.dequeue(now: 100_000_000) { p, n, _ in out.append(Array(UnsafeRawBufferPointer(start: p, count: n))) }
+        #expect(out.count == 5 && line.count == 0 && line.nextDeparture == nil)
+    }
+
+    @Test func ringWrapsAndRefusesWhenFull() {
+        let line = DelayLine(capacity: 1024, impairment: Impairment(delayNanoseconds: 1))
+        let frame = [UInt8](repeating: 7, count: 200)
+        var accepted = 0, delivered = 0
+        for round in 0..<50 {
+            while frame.withUnsafeBytes({ line.enqueue($0.baseAddress!, length: 200, offloadLength: 10, now: UInt64(round)) }) { accepted += 1 }
+            #expect(line.count > 0 && line.count <= 4)
+            delivered += line.dequeue(now: UInt64(round) + 10) { p, n, off in
+                #expect(n == 200 && off == 10 && p.load(fromByteOffset: 199, as: UInt8.self) == 7)
+            }
+        }
+        #expect(accepted == delivered && accepted > 100)
+    }
+
+    @Test func rateSpacesDepartures() {
+        // 1,000,000 bytes/s: a 1,000-byte frame takes 1 ms.
+        let line = DelayLine(capacity: 1 << 16, impairment: Impairment(rateBytesPerSecond: 1_000_000))
+        let frame = [UInt8](repeating: 0, count: 1000)
+        for _ in 0..<10 { _ = frame.withUnsafeBytes { line.enqueue($0.baseAddress!, length: 1000, offloadLength: 0, now: 0) } }
+        #expect(line.dequeue(now: 5_000_000) { _, _, _ in } == 5)
+    }
+
+    @Test func lossDropsAboutTheRightShare() {
+        let line = DelayLine(capacity: 1024, impairment: Impairment(lossPPM: 250_000))
+        let lost = (0..<100_000).filter { _ in line.dropsNext() }.count
+        #expect(lost > 24_000 && lost < 26_000)
+        line.impairment = Impairment(lossPPM: 1_000_000)
+        #expect((0..<1000).allSatisfy { _ in line.dropsNext() })
+    }
+}
