@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <sched.h>
+#include <spawn.h>
 #include <linux/if_tun.h>
 
 int vswitch_tap_open(const char *name, int options, char *actual_name) {
@@ -50,3 +51,5 @@ int vswitch_set_thread_name(pthread_t thread, const char *name) { return pthread
 
 int vswitch_setns_net(int fd) { return setns(fd, CLONE_NEWNET) < 0 ? -errno : 0; }
 int vswitch_unshare_net(void) { return unshare(CLONE_NEWNET) < 0 ? -errno : 0; }
+
+int vswitch_spawn_close_inherited(posix_spawn_file_actions_t *actions) { return posix_spawn_file_actions_addclosefrom_np(actions, 3); }

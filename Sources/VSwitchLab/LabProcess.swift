@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import VSwitchNetlink
+import VSwitchSystem
 
 /// Runs programs inside a lab node: the spawning thread enters the node's namespace first
 /// (NetworkNamespace.run), and a child inherits the namespace of the thread that spawns it, so no
@@ -26,6 +27,7 @@ public enum LabProcess {
             var actions = posix_spawn_file_actions_t()
             posix_spawn_file_actions_init(&actions)
             defer { posix_spawn_file_actions_destroy(&actions) }
+            vswitch_spawn_close_inherited(&actions)
             if let output {
                 posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
                 posix_spawn_file_actions_adddup2(&actions, 1, 2)

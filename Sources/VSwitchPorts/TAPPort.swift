@@ -56,11 +56,12 @@ public final class TAPPort: ImpairablePort {
         let where_ = namespace.map { " in namespace \($0)" } ?? ""
         // Where to open it: in the namespace; or, when only the root namespace has a TAP of that
         // name (a persistent TAP made with `ip tuntap add`), there, and then move it (as `--netns`
-        // moves an existing device).
+        // moves an existing device). Any other root device of that name (the host's eth0) is
+        // never touched: the TAP is created in the namespace.
         var openIn = namespace
         var existed = try NetworkNamespace.run(in: namespace) { if_nametoindex(name) != 0 }
         var moveInto: String? = nil
-        if !existed, let ns = namespace, if_nametoindex(name) != 0 {
+        if !existed, let ns = namespace, if_nametoindex(name) != 0, access("/sys/class/net/\(name)/tun_flags", F_OK) == 0 {
             openIn = nil
             existed = true
             moveInto = ns

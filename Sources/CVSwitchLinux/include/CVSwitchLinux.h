@@ -41,6 +41,11 @@ int vswitch_iff_persist(void);
 int vswitch_setns_net(int fd);
 int vswitch_unshare_net(void);
 
+/// posix_spawn_file_actions_addclosefrom_np(actions, 3): the child keeps only stdin, stdout and
+/// stderr, so a long-lived child (a lab's vswitchd) holds no pipe or socket of its parent's.
+#include <spawn.h>
+int vswitch_spawn_close_inherited(posix_spawn_file_actions_t *actions);
+
 /// pthread_setname_np (a GNU extension Glibc's module map does not export).
 #include <pthread.h>
 int vswitch_set_thread_name(pthread_t thread, const char *name);
