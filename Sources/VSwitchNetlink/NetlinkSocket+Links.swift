@@ -111,14 +111,26 @@ extension NetlinkSocket {
             let fd = try NetworkNamespace.openHandle(target, operation: call.operation, object: call.object,
                                                      namespace: namespace)
             defer { close(fd) }
-            let original = try Self.kernelLink(name, socket: socket, call: call)
-            defer { rtnl_link_put(original) }
-            guard let changes = rtnl_link_alloc() else { throw call.failure(ENOMEM) }
-            defer { rtnl_link_put(changes) }
-            rtnl_link_set_ns_fd(changes, fd)
-            if up { rtnl_link_set_flags(changes, LinkFlags.up) }
-            try call.check(rtnl_link_change(socket, original, changes, 0))
+            try Self.move(name, namespaceFD: fd, up: up, socket: socket, call: call)
         }
+    }
+
+    /// Moves `link` into the network namespace open as `namespaceFD` (an fd of /run/netns/NAME,
+    /// /proc/PID/ns/net, ...), bringing it up there when `up`. The fd stays the caller's.
+    public func move(link name: String, toNamespaceFD namespaceFD: Int32, up: Bool = false) throws {
+        try withSocket("move", "\(name) to namespace fd \(namespaceFD)") { socket, call in
+            try Self.move(name, namespaceFD: namespaceFD, up: up, socket: socket, call: call)
+        }
+    }
+
+    private static func move(_ name: String, namespaceFD: Int32, up: Bool, socket: OpaquePointer, call: Call) throws {
+        let original = try kernelLink(name, socket: socket, call: call)
+        defer { rtnl_link_put(original) }
+        guard let changes = rtnl_link_alloc() else { throw call.failure(ENOMEM) }
+        defer { rtnl_link_put(changes) }
+        rtnl_link_set_ns_fd(changes, namespaceFD)
+        if up { rtnl_link_set_flags(changes, LinkFlags.up) }
+        try call.check(rtnl_link_change(socket, original, changes, 0))
     }
 
     // MARK: - Internals

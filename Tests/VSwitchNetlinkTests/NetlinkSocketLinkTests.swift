@@ -98,6 +98,15 @@ struct NetlinkSocketLinkTests {
             #expect((moved["flags"] as? [String] ?? []).contains("UP"))
             #expect(try right.link(named: d)?.isUp == true)
 
+            // By fd: back into the first namespace, through an fd of its /run/netns file.
+            let fd = open(NetworkNamespace.path(of: ns[0]), O_RDONLY | O_CLOEXEC)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            try right.move(link: d, toNamespaceFD: fd)
+            #expect(try IP.link(ns[1], d) == nil)
+            #expect(try IP.link(ns[0], d) != nil)
+            try left.move(link: d, toNamespace: ns[1])
+
             try left.delete(link: c)
             #expect(try IP.link(ns[0], c) == nil)
             #expect(try IP.link(ns[1], d) == nil)  // deleting one end deletes the pair
