@@ -6,7 +6,7 @@ import VSwitchLab
 struct Lab: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lab", abstract: "Build lab topologies of network namespaces from a YAML file (Docs/labs.md).",
-        subcommands: [LabUp.self, LabDown.self, LabStatusCommand.self, LabExec.self])
+        subcommands: [LabUp.self, LabDown.self, LabStatusCommand.self, LabExec.self, LabGenerate.self])
 }
 
 struct LabOptions: ParsableArguments {
@@ -64,5 +64,22 @@ struct LabExec: ParsableCommand {
         let argv = command.first == "--" ? Array(command.dropFirst()) : command
         let status = try lab.builder().exec(node: node, argv)
         Foundation.exit(status)
+    }
+}
+
+struct LabGenerate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate", abstract: "Print a topology of N hosts on switches (for scale tests and benchmarks).")
+    @Argument(help: "Lab name (1-8 of [a-z0-9-]).") var name: String
+    @Option(help: "Number of nodes.") var nodes: Int = 50
+    @Option(name: .customLong("per-switch"), help: "Nodes per switch.") var perSwitch: Int = 10
+    func validate() throws {
+        guard nodes >= 1, nodes <= 100_000 else { throw ValidationError("--nodes must be 1-100000") }
+        guard perSwitch >= 1 else { throw ValidationError("--per-switch must be at least 1") }
+    }
+    func run() throws {
+        let yaml = LabTopology.generated(name: name, nodes: nodes, perSwitch: perSwitch)
+        _ = try LabTopology.parse(yaml: yaml, file: "(generated)")  // what we print must load
+        print(yaml, terminator: yaml.hasSuffix("\n") ? "" : "\n")
     }
 }
