@@ -282,17 +282,7 @@ private enum QdiscWitness {
 
     @discardableResult
     static func tc(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        let candidates = ["/usr/sbin/tc", "/sbin/tc", "/usr/bin/tc", "/bin/tc"]
-        process.executableURL = URL(fileURLWithPath: candidates.first { access($0, X_OK) == 0 } ?? "/usr/sbin/tc")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runTool("tc", arguments)
     }
 
     /// `tc -j -n NS qdisc show dev NAME`.

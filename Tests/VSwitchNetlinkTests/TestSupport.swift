@@ -42,17 +42,7 @@ enum IP {
     /// Runs /usr/sbin/ip (or /sbin/ip) with `arguments`; returns its exit status and stdout.
     @discardableResult
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        let candidates = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
-        process.executableURL = URL(fileURLWithPath: candidates.first { access($0, X_OK) == 0 } ?? "/usr/sbin/ip")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runTool("ip", arguments)
     }
 
     static func json(_ arguments: [String]) throws -> [[String: Any]] {
@@ -123,4 +113,20 @@ func expectError(_ expected: String, sourceLocation: SourceLocation = #_sourceLo
     }
     let matches = message == expected || (message.hasPrefix(expected + " (") && message.hasSuffix(")"))
     #expect(matches, "got \"\(message)\"", sourceLocation: sourceLocation)
+}
+
+/// Runs an iproute2 tool (`ip`, `tc`) from /usr/sbin or /sbin with `arguments`; returns its exit
+/// status and stdout (stderr is discarded).
+func runTool(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    let candidates = ["/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"].map { $0 + tool }
+    process.executableURL = URL(fileURLWithPath: candidates.first { access($0, X_OK) == 0 } ?? "/usr/sbin/" + tool)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
