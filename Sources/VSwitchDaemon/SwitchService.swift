@@ -121,8 +121,10 @@ public final class SwitchService: @unchecked Sendable {
         if let other = bridges.values.first(where: { b in b.ports.contains { $0.spec.name == spec.name } }) {
             throw fail("port \(spec.name) already exists on bridge \(other.name)")
         }
-        guard spec.type == "tap" else {
-            throw fail("port type \(spec.type) is not supported yet (supported: tap)")
+        // An internal port is the switch's own interface on the host (the Linux br0): a TAP
+        // that vswitchd creates and configures, like any TAP port.
+        guard spec.type == "tap" || spec.type == "internal" else {
+            throw fail("port type \(spec.type) is not supported yet (supported: tap, internal)")
         }
         if let mtu = spec.mtu, !(68...65_521).contains(mtu) { throw fail("invalid mtu \(mtu) (68-65521)") }
         if let mac = spec.mac {

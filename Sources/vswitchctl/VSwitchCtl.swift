@@ -128,7 +128,7 @@ struct AddPort: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Switch name.") var bridge: String
     @Argument(help: "Port (device) name.") var port: String
-    @Option(help: "Port type: tap.") var type: String = "tap"
+    @Option(help: "Port type: tap, or internal (the switch's own interface on the host, like the Linux br0).") var type: String = "tap"
     @Option(help: ArgumentHelp("Move the device into network namespace NS.", valueName: "NS")) var netns: String?
     @Option(help: ArgumentHelp("Give the device an address (inside NS if given).", valueName: "CIDR")) var addr: String?
     @Option(help: "Device MTU.") var mtu: Int?

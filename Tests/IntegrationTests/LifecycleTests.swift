@@ -89,6 +89,23 @@ struct LifecycleTests {
         }
     }
 
+    @Test func internalPortGivesTheSwitchAnAddress() throws {
+        try withHarness("in") { h in
+            try requireRoot()
+            try h.startDaemon()
+            let host = try h.namespace("host"), n1 = try h.namespace("h1")
+            try h.ctlOK(["add-br", "br0"])
+            let br = h.prefix + "br"
+            try h.ctlOK(["add-port", "br0", br, "--type", "internal", "--netns", host, "--addr", "198.18.0.254/24"])
+            try h.ctlOK(["add-port", "br0", h.prefix + "t1", "--netns", n1, "--addr", "198.18.0.1/24"])
+            #expect(try h.exec(n1, ["ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.0.254"]).status == 0, "a host reaches the switch's own address")
+            let show = try h.ctlOK(["show"])
+            #expect(show.contains("Port \(br)\n        type: internal"), "\(show)")
+            try h.ctlOK(["del-port", "br0", br])
+            #expect(try h.link(br, in: host) == nil)
+        }
+    }
+
     @Test func failedAddPortChangesNothing() throws {
         try withHarness("fa") { h in
             try requireRoot()
