@@ -31,6 +31,19 @@ public final class LearningSwitch {
     /// Per-port counters and attachment, indexed by port number.
     @usableFromInline let portCounters: UnsafeMutablePointer<PortCounters>
     @usableFromInline let isAttached: UnsafeMutablePointer<Bool>
+    /// Per-port behaviour (`PortOptions` bits), read once per batch for the ingress port.
+    @usableFromInline let portOptions: UnsafeMutablePointer<UInt8>
+
+    /// Port behaviours set with `set-port`.
+    public struct PortOptions: OptionSet, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        /// `learning=off`: source MACs seen on this port are not learned.
+        public static let noLearning = PortOptions(rawValue: 1)
+        /// `isolated=on`: frames between two isolated ports are dropped (private VLAN style);
+        /// isolated ports still reach every non-isolated port.
+        public static let isolated = PortOptions(rawValue: 2)
+    }
     /// Transmit queues: frame indices for port n at `txQueues[n * batchCapacity ..< + txCounts[n]]`.
     @usableFromInline let txQueues: UnsafeMutablePointer<UInt16>
     @usableFromInline let txCounts: UnsafeMutablePointer<Int>
@@ -49,6 +62,8 @@ public final class LearningSwitch {
         portCounters.initialize(repeating: PortCounters(), count: Self.maxPorts)
         isAttached = .allocate(capacity: Self.maxPorts)
         isAttached.initialize(repeating: false, count: Self.maxPorts)
+        portOptions = .allocate(capacity: Self.maxPorts)
+        portOptions.initialize(repeating: 0, count: Self.maxPorts)
         txQueues = .allocate(capacity: Self.maxPorts * batchCapacity)
         txCounts = .allocate(capacity: Self.maxPorts)
         txCounts.initialize(repeating: 0, count: Self.maxPorts)
@@ -61,6 +76,7 @@ public final class LearningSwitch {
     deinit {
         portCounters.deallocate()
         isAttached.deallocate()
+        portOptions.deallocate()
         txQueues.deallocate()
         txCounts.deallocate()
         attached.deallocate()
@@ -74,6 +90,7 @@ public final class LearningSwitch {
         guard let n = (0..<Self.maxPorts).first(where: { !isAttached[$0] }) else { return nil }
         portCounters[n] = PortCounters()
         isAttached[n] = true
+        portOptions[n] = 0
         txCounts[n] = 0
         ports[n] = port
         attached[attachedCount.pointee] = n
@@ -100,6 +117,16 @@ public final class LearningSwitch {
 
     public func port(_ number: PortNumber) -> (any Port)? {
         number >= 0 && number < Self.maxPorts ? ports[number] : nil
+    }
+
+    /// Sets port `number`'s options (between batches).
+    public func setOptions(_ options: PortOptions, for number: PortNumber) {
+        guard number >= 0, number < Self.maxPorts, isAttached[number] else { return }
+        portOptions[number] = options.rawValue
+    }
+
+    public func options(_ number: PortNumber) -> PortOptions {
+        number >= 0 && number < Self.maxPorts ? PortOptions(rawValue: portOptions[number]) : []
     }
 
     /// Runs `body` with port `number`'s counters (housekeeping: timed ports sending held frames).
@@ -160,12 +187,25 @@ public final class LearningSwitch {
     /// Decides where each frame of `batch` (received on `ingress`) goes, queueing it there.
     @inlinable
     public func process(_ batch: PacketBatch, from ingress: PortNumber, now: UInt64) {
+        // The ingress port's options pick one of four copies of the loop, each compiled with its
+        // options as constants, so the common case (learning on, not isolated) pays nothing for them.
+        switch portOptions[ingress] {
+        case 0: process(batch, from: ingress, now: now, learns: true, isolated: false)
+        case PortOptions.noLearning.rawValue: process(batch, from: ingress, now: now, learns: false, isolated: false)
+        case PortOptions.isolated.rawValue: process(batch, from: ingress, now: now, learns: true, isolated: true)
+        default: process(batch, from: ingress, now: now, learns: false, isolated: true)
+        }
+    }
+
+    @inlinable @inline(__always)
+    func process(_ batch: PacketBatch, from ingress: PortNumber, now: UInt64, learns: Bool, isolated: Bool) {
         // Everything the loop reads is copied into locals once per batch.
         let floodUnknown = settings.floodUnknown
         let table = self.table
         let layout = table.layout, tableState = table.state
         let fresh = MACTable.Entry.value(port: ingress, isStatic: false, lastSeen: Self.seconds(now))
         let counters = portCounters + ingress
+        let portOptions = self.portOptions
         let txQueues = self.txQueues, txCounts = self.txCounts, capacity = batchCapacity
         let buffers = batch.buffers
         let count = batch.count
@@ -188,12 +228,15 @@ public final class LearningSwitch {
             }
             // Group bit set (multicast/broadcast) or all zeros: not a valid source.
             if src & 0x0100_0000_0000 != 0 || src == 0 { counters.pointee.drop(.invalidSource); continue }
-            MACTable.learn(MACTable.key(mac: src, vlan: 0), fresh: fresh, in: layout, state: tableState)
+            if learns { MACTable.learn(MACTable.key(mac: src, vlan: 0), fresh: fresh, in: layout, state: tableState) }
             let index = UInt16(truncatingIfNeeded: f)
             if dst & 0x0100_0000_0000 == 0 {
                 let out = MACTable.lookup(MACTable.key(mac: dst, vlan: 0), in: layout)
                 if out >= 0 {
                     if out == ingress { counters.pointee.drop(.filtered); continue }
+                    if isolated && portOptions[out] & PortOptions.isolated.rawValue != 0 {
+                        counters.pointee.drop(.isolated); continue
+                    }
                     let n = txCounts[out]
                     txQueues[out &* capacity &+ n] = index
                     txCounts[out] = n &+ 1
@@ -203,18 +246,19 @@ public final class LearningSwitch {
             } else if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 {
                 counters.pointee.drop(.linkLocal); continue
             }
-            flood(index, except: ingress)
+            flood(index, except: ingress, skippingIsolated: isolated)
         }
         counters.pointee.rxPackets &+= UInt64(count)
         counters.pointee.rxBytes &+= rxBytes
     }
 
     @inlinable @inline(__always)
-    func flood(_ index: UInt16, except ingress: PortNumber) {
+    func flood(_ index: UInt16, except ingress: PortNumber, skippingIsolated: Bool) {
         let txQueues = self.txQueues, txCounts = self.txCounts, capacity = batchCapacity
         for a in 0..<attachedCount.pointee {
             let out = attached[a]
             if out == ingress { continue }
+            if skippingIsolated && portOptions[out] & PortOptions.isolated.rawValue != 0 { continue }
             let n = txCounts[out]
             txQueues[out &* capacity &+ n] = index
             txCounts[out] = n &+ 1

@@ -15,6 +15,8 @@ public enum DropReason: Int, CaseIterable, Sendable {
     /// Sent to an IEEE 802.1D reserved link-local group (01:80:c2:00:00:00-0f: STP, LACP, LLDP,
     /// pause): meant for the switch itself, never forwarded (as the Linux bridge does by default).
     case linkLocal
+    /// Known unicast from an isolated port to another isolated port.
+    case isolated
     /// Lost on purpose: the port's impairment (`set-port ... loss=`) drew it.
     case impairmentLoss
     /// The egress device had no room (EAGAIN on write).
@@ -32,6 +34,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .unknownUnicast: "unknown-unicast"
         case .linkLocal: "link-local"
         case .impairmentLoss: "impairment-loss"
+        case .isolated: "isolated"
         case .transmitQueueFull: "tx-queue-full"
         case .transmitTooBig: "tx-too-big"
         }
@@ -52,7 +55,7 @@ public struct PortCounters: Sendable, Equatable {
     /// Writes the device refused (EINVAL, EIO, ...).
     public var txErrors: UInt64 = 0
     /// Drops by `DropReason.rawValue`.
-    public var drops: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    public var drops: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
     public init() {}
 
@@ -69,6 +72,7 @@ public struct PortCounters: Sendable, Equatable {
         case .transmitTooBig: drops.7 &+= count
         case .linkLocal: drops.8 &+= count
         case .impairmentLoss: drops.9 &+= count
+        case .isolated: drops.10 &+= count
         }
     }
 
@@ -84,6 +88,7 @@ public struct PortCounters: Sendable, Equatable {
         case .transmitTooBig: drops.7
         case .linkLocal: drops.8
         case .impairmentLoss: drops.9
+        case .isolated: drops.10
         }
     }
 

@@ -276,25 +276,31 @@ public final class SwitchService: @unchecked Sendable {
         guard let port = bridge.ports.first(where: { $0.spec.name == p.port }) else { throw fail("no port \(p.port) on bridge \(p.bridge)") }
         var merged = port.spec.settings ?? [:]
         for (k, v) in p.settings { merged[k] = v }
-        let impairment = try Self.impairment(from: merged)
+        let behaviour = try Self.behaviour(from: merged)
         let previous = port.spec.settings
         port.spec.settings = merged.isEmpty ? nil : merged
-        try applySettings(of: port, on: bridge, impairment)
+        try applySettings(of: port, on: bridge, behaviour)
         try commit {
             port.spec.settings = previous
-            _ = try? self.applySettings(of: port, on: bridge, Self.impairment(from: previous ?? [:]))
+            _ = try? self.applySettings(of: port, on: bridge, Self.behaviour(from: previous ?? [:]))
         }
         logger.info("port \(p.port) on \(p.bridge): \(merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
         return OK()
     }
 
-    /// Port settings vswitchd knows: the impairment keys today; the rest of SPEC's set-port keys
-    /// are refused as not supported yet.
-    static let impairmentKeys = ["delay", "jitter", "loss", "rate"]
-    static let futurePortKeys = ["vlan-mode", "tag", "trunks", "learning", "isolated", "max-macs", "broadcast-limit"]
+    /// Port settings vswitchd knows: impairments, `learning` and `isolated`; the rest of SPEC's
+    /// set-port keys are refused as not supported yet.
+    static let knownPortKeys = ["delay", "jitter", "loss", "rate", "learning", "isolated"]
+    static let futurePortKeys = ["vlan-mode", "tag", "trunks", "max-macs", "broadcast-limit"]
 
-    static func impairment(from settings: [String: String]) throws -> Impairment {
-        var imp = Impairment()
+    /// What a port's settings mean: its impairment and its switch options.
+    struct PortBehaviour: Equatable {
+        var impairment = Impairment()
+        var options: LearningSwitch.PortOptions = []
+    }
+
+    static func behaviour(from settings: [String: String]) throws -> PortBehaviour {
+        var b = PortBehaviour()
         func fail(_ m: String) -> JSONRPC.ErrorObject { .init(code: .failed, message: m) }
         for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
             switch key {
@@ -302,26 +308,32 @@ public final class SwitchService: @unchecked Sendable {
                 guard case .success(let us) = ValueSyntax.duration(value) else {
                     throw fail("invalid \(key) \(value) (a duration like 20ms, 500us or 1s)")
                 }
-                if key == "delay" { imp.delayNanoseconds = UInt64(us) * 1000 } else { imp.jitterNanoseconds = UInt64(us) * 1000 }
+                if key == "delay" { b.impairment.delayNanoseconds = UInt64(us) * 1000 } else { b.impairment.jitterNanoseconds = UInt64(us) * 1000 }
             case "loss":
                 guard let pct = ValueSyntax.percent(value), (0...100).contains(pct) else { throw fail("invalid loss \(value) (a percentage, 0-100%)") }
-                imp.lossPPM = UInt32((pct * 10_000).rounded())
+                b.impairment.lossPPM = UInt32((pct * 10_000).rounded())
             case "rate":
-                if value == "0" || value == "none" { imp.rateBytesPerSecond = 0; continue }
+                if value == "0" || value == "none" { b.impairment.rateBytesPerSecond = 0; continue }
                 guard case .success(let bps) = ValueSyntax.rate(value) else { throw fail("invalid rate \(value) (like 100mbit, 1gbit or 64kbps; 0 for none)") }
-                imp.rateBytesPerSecond = bps
+                b.impairment.rateBytesPerSecond = bps
+            case "learning", "isolated":
+                guard let on = ValueSyntax.boolean(value) else { throw fail("invalid \(key) \(value) (on or off)") }
+                if key == "learning" && !on { b.options.insert(.noLearning) }
+                if key == "isolated" && on { b.options.insert(.isolated) }
             default:
                 if futurePortKeys.contains(key) { throw fail("port setting \(key) is not supported yet") }
-                throw fail("unknown port setting \(key) (known: \(impairmentKeys.joined(separator: ", ")))")
+                throw fail("unknown port setting \(key) (known: \(knownPortKeys.joined(separator: ", ")))")
             }
         }
-        if imp.jitterNanoseconds > imp.delayNanoseconds { throw fail("jitter must not exceed delay") }
-        return imp
+        if b.impairment.jitterNanoseconds > b.impairment.delayNanoseconds { throw fail("jitter must not exceed delay") }
+        return b
     }
 
-    private func applySettings(of port: ManagedPort, on bridge: ManagedBridge, _ impairment: Impairment) throws {
+    private func applySettings(of port: ManagedPort, on bridge: ManagedBridge, _ behaviour: PortBehaviour) throws {
         guard let n = port.number else { return }
+        let impairment = behaviour.impairment, options = behaviour.options
         let applied = bridge.dataPlane.perform { dp -> Bool in
+            dp.switching.setOptions(options, for: n)
             guard var p = dp.switching.port(n) as? any ImpairablePort else { return false }
             p.impairment = impairment
             return true
@@ -361,7 +373,7 @@ public final class SwitchService: @unchecked Sendable {
         }
         let port = ManagedPort(spec: spec, tap: tap, number: number, status: "up", created: tap.created)
         if let settings = spec.settings, !settings.isEmpty {
-            do { try applySettings(of: port, on: bridge, Self.impairment(from: settings)) } catch {
+            do { try applySettings(of: port, on: bridge, Self.behaviour(from: settings)) } catch {
                 closePort(port, on: bridge)
                 throw error
             }

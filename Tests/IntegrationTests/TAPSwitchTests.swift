@@ -110,4 +110,23 @@ struct TAPSwitchTests {
             #expect((try h.ctlJSON(["fdb", "show", "br0"])["aged"] as? Int ?? 0) >= 2)
         }
     }
+
+    @Test func isolatedPortsAndLearningOff() throws {
+        try withHarness("is") { h in
+            let hs = try Self.hosts(h, count: 3)
+            try h.ctlOK(["set-port", "br0", hs[0].port, "isolated=on"])
+            try h.ctlOK(["set-port", "br0", hs[1].port, "isolated=on", "learning=off"])
+            #expect(try h.exec(hs[0].ns, ["ping", "-c", "1", "-W", "1", hs[1].ip]).status != 0, "isolated ports do not reach each other")
+            #expect(try h.exec(hs[0].ns, ["ping", "-c", "1", "-W", "2", hs[2].ip]).status == 0, "isolated reaches non-isolated")
+            #expect(try h.exec(hs[1].ns, ["ping", "-c", "1", "-W", "2", hs[2].ip]).status == 0)
+            let fdb = try h.ctlJSON(["fdb", "show", "br0"])["entries"] as? [[String: Any]] ?? []
+            #expect(!fdb.contains { $0["port"] as? String == hs[1].port }, "nothing learned on a learning=off port: \(fdb)")
+            let bad = try h.ctl(["set-port", "br0", hs[0].port, "isolated=maybe"])
+            #expect(bad.status == 1 && bad.stderr.contains("invalid isolated"))
+            #expect(try h.ctl(["set-port", "br0", hs[0].port, "vlan-mode=trunk"]).stderr.contains("not supported yet"))
+            try h.ctlOK(["set-port", "br0", hs[0].port, "isolated=off"])
+            try h.ctlOK(["set-port", "br0", hs[1].port, "isolated=off"])
+            #expect(try h.exec(hs[0].ns, ["ping", "-c", "1", "-W", "2", hs[1].ip]).status == 0, "and back")
+        }
+    }
 }

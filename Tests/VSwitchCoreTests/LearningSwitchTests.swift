@@ -69,6 +69,42 @@ import VSwitchTesting
         #expect(send(sw, ports, from: 0, [tagged])[1] == [tagged])
     }
 
+    @Test func learningOffLearnsNothingFromThatPort() {
+        let (sw, ports) = makeSwitch(ports: 3)
+        sw.setOptions(.noLearning, for: 0)
+        send(sw, ports, from: 0, [frame(MAC.broadcast, MAC.a)])
+        #expect(sw.table.lookup(MACTable.key(mac: MAC.a, vlan: 0)) == -1)
+        // Replies to a are unknown unicast: flooded (and never back to 1).
+        let out = send(sw, ports, from: 1, [frame(MAC.a, MAC.b)])
+        #expect(out[0].count == 1 && out[2].count == 1 && out[1].isEmpty)
+        #expect(sw.table.lookup(MACTable.key(mac: MAC.b, vlan: 0)) == 1, "other ports still learn")
+    }
+
+    /// Isolated ports reach non-isolated ports only (like private VLAN "isolated" and the Linux
+    /// bridge's `isolated on`).
+    @Test func isolatedPortsOnlyReachNonIsolatedOnes() {
+        let (sw, ports) = makeSwitch(ports: 4)  // 0, 1 isolated; 2, 3 not
+        sw.setOptions(.isolated, for: 0)
+        sw.setOptions(.isolated, for: 1)
+        // Broadcast from an isolated port: only the non-isolated ones.
+        var out = send(sw, ports, from: 0, [frame(MAC.broadcast, MAC.a)])
+        #expect(out.map(\.count) == [0, 0, 1, 1])
+        // From a non-isolated port: everyone else.
+        out = send(sw, ports, from: 2, [frame(MAC.broadcast, MAC.c)])
+        #expect(out.map(\.count) == [1, 1, 0, 1])
+        // Known unicast between two isolated ports is dropped and counted.
+        send(sw, ports, from: 1, [frame(MAC.broadcast, MAC.b)])
+        out = send(sw, ports, from: 0, [frame(MAC.b, MAC.a)])
+        #expect(out.allSatisfy { $0.isEmpty })
+        #expect(sw.counters(0)!.drops(.isolated) == 1)
+        // Isolated to non-isolated works both ways.
+        #expect(send(sw, ports, from: 0, [frame(MAC.c, MAC.a)])[2].count == 1)
+        #expect(send(sw, ports, from: 2, [frame(MAC.a, MAC.c)])[0].count == 1)
+        // Unknown unicast from an isolated port floods to non-isolated ports only.
+        out = send(sw, ports, from: 1, [frame(MAC.d, MAC.b)])
+        #expect(out.map(\.count) == [0, 0, 1, 1])
+    }
+
     @Test func linkLocalGroupsAreNotForwarded() {
         let (sw, ports) = makeSwitch(ports: 3)
         for last: UInt64 in [0x00, 0x01, 0x02, 0x0e, 0x0f] {
