@@ -57,7 +57,7 @@ public final class LearningSwitch {
         precondition(batchCapacity > 0 && batchCapacity <= Int(UInt16.max))
         self.settings = settings
         self.batchCapacity = batchCapacity
-        table = MACTable(limit: settings.maxMACs)
+        table = MACTable(limit: settings.maxMACs, portCount: Self.maxPorts)
         portCounters = .allocate(capacity: Self.maxPorts)
         portCounters.initialize(repeating: PortCounters(), count: Self.maxPorts)
         isAttached = .allocate(capacity: Self.maxPorts)
@@ -103,6 +103,7 @@ public final class LearningSwitch {
     public func detach(_ number: PortNumber) -> (any Port)? {
         guard number >= 0, number < Self.maxPorts, isAttached[number] else { return nil }
         table.flush(port: number, includingStatic: true)
+        table.setLimit(0, for: number)
         isAttached[number] = false
         txCounts[number] = 0
         let port = ports[number]
@@ -146,7 +147,8 @@ public final class LearningSwitch {
     public func apply(_ new: Settings) {
         if new.maxMACs != settings.maxMACs {
             let old = table
-            table = MACTable(limit: new.maxMACs)
+            table = MACTable(limit: new.maxMACs, portCount: Self.maxPorts)
+            for p in 0..<Self.maxPorts { table.setLimit(old.limit(for: p), for: p) }
             table.learned = old.learned; table.moved = old.moved; table.aged = old.aged; table.learnRefused = old.learnRefused
             for e in old.entries {
                 let key = MACTable.key(mac: e.mac, vlan: e.vlan)

@@ -75,7 +75,24 @@ public final class MACTable {
         @usableFromInline var aged: UInt64 = 0
         @usableFromInline var learnRefused: UInt64 = 0
         @usableFromInline var limit: Int
-        @inlinable init(limit: Int) { self.limit = limit }
+        /// Entries per port, and each port's limit (0: none), indexed by port number.
+        @usableFromInline let portCounts: UnsafeMutablePointer<Int32>
+        @usableFromInline let portLimits: UnsafeMutablePointer<Int32>
+        @usableFromInline let portCount: Int
+        @inlinable init(limit: Int, portCount: Int) {
+            self.limit = limit
+            self.portCount = portCount
+            portCounts = .allocate(capacity: portCount)
+            portCounts.initialize(repeating: 0, count: portCount)
+            portLimits = .allocate(capacity: portCount)
+            portLimits.initialize(repeating: 0, count: portCount)
+        }
+
+        /// Whether `port` may take one more entry.
+        @inlinable func hasRoom(_ port: Int) -> Bool {
+            let l = portLimits[port]
+            return l == 0 || portCounts[port] < l
+        }
     }
 
     @usableFromInline let layout: Layout
@@ -84,8 +101,9 @@ public final class MACTable {
 
     @usableFromInline static let used: UInt64 = 1 << 63
 
-    public init(limit: Int, seed: UInt64 = UInt64.random(in: 1...UInt64.max)) {
-        precondition(limit >= 1)
+    /// A table for at most `limit` entries on ports 0 ..< `portCount`.
+    public init(limit: Int, portCount: Int = 1024, seed: UInt64 = UInt64.random(in: 1...UInt64.max)) {
+        precondition(limit >= 1 && portCount >= 1 && portCount <= 65_536)
         var size = 16
         while size < limit * 2 { size <<= 1 }
         slotCount = size
@@ -93,12 +111,29 @@ public final class MACTable {
         slots.initialize(repeating: Entry(key: 0, value: 0), count: size)
         layout = Layout(slots: slots, mask: size - 1, shift: UInt64(64 - size.trailingZeroBitCount), seed: seed | 1)
         state = .allocate(capacity: 1)
-        state.initialize(to: State(limit: limit))
+        state.initialize(to: State(limit: limit, portCount: portCount))
     }
 
     deinit {
         layout.slots.deallocate()
+        state.pointee.portCounts.deallocate()
+        state.pointee.portLimits.deallocate()
         state.deallocate()
+    }
+
+    /// Most entries port `port` may hold (learned and static); 0 for no limit beyond the table's.
+    public func setLimit(_ limit: Int, for port: PortNumber) {
+        guard port >= 0, port < state.pointee.portCount else { return }
+        state.pointee.portLimits[port] = Int32(clamping: limit)
+    }
+
+    public func limit(for port: PortNumber) -> Int {
+        port >= 0 && port < state.pointee.portCount ? Int(state.pointee.portLimits[port]) : 0
+    }
+
+    /// Entries on `port`.
+    public func count(on port: PortNumber) -> Int {
+        port >= 0 && port < state.pointee.portCount ? Int(state.pointee.portCounts[port]) : 0
     }
 
     /// Most entries the table accepts (static and learned together).
@@ -148,12 +183,14 @@ public final class MACTable {
             }
             return relearn(s, fresh: fresh, state: state)
         }
-        if state.pointee.count >= state.pointee.limit {
+        let port = Int(fresh & 0xFFFF)
+        if state.pointee.count >= state.pointee.limit || !state.pointee.hasRoom(port) {
             state.pointee.learnRefused &+= 1
             return .refused
         }
         s.pointee = Entry(key: key, value: fresh)
         state.pointee.count &+= 1
+        state.pointee.portCounts[port] &+= 1
         state.pointee.learned &+= 1
         return .learned
     }
@@ -165,7 +202,15 @@ public final class MACTable {
         if v & Entry.staticBit != 0 {
             return v & 0xFFFF == fresh & 0xFFFF ? .refreshed : .staticConflict
         }
+        let old = Int(v & 0xFFFF), new = Int(fresh & 0xFFFF)
+        // A port at its limit takes no MAC from another port either: the entry stays where it was.
+        guard state.pointee.hasRoom(new) else {
+            state.pointee.learnRefused &+= 1
+            return .refused
+        }
         s.pointee.value = fresh
+        state.pointee.portCounts[old] &-= 1
+        state.pointee.portCounts[new] &+= 1
         state.pointee.moved &+= 1
         return .moved
     }
@@ -177,8 +222,11 @@ public final class MACTable {
         if s.pointee.key != key {
             guard count < limit else { return false }
             state.pointee.count += 1
+        } else {
+            state.pointee.portCounts[s.pointee.portNumber] -= 1
         }
         s.pointee = Entry(key: key, value: Entry.value(port: port, isStatic: true, lastSeen: 0))
+        state.pointee.portCounts[port] += 1
         return true
     }
 
@@ -218,6 +266,7 @@ public final class MACTable {
     /// Backward-shift deletion: pulls later entries of the same probe run into the hole.
     func delete(at index: Int) {
         let slots = layout.slots, mask = layout.mask
+        state.pointee.portCounts[slots[index].portNumber] -= 1
         var hole = index
         var j = index
         while true {

@@ -290,13 +290,15 @@ public final class SwitchService: @unchecked Sendable {
 
     /// Port settings vswitchd knows: impairments, `learning` and `isolated`; the rest of SPEC's
     /// set-port keys are refused as not supported yet.
-    static let knownPortKeys = ["delay", "jitter", "loss", "rate", "learning", "isolated"]
-    static let futurePortKeys = ["vlan-mode", "tag", "trunks", "max-macs", "broadcast-limit"]
+    static let knownPortKeys = ["delay", "jitter", "loss", "rate", "learning", "isolated", "max-macs"]
+    static let futurePortKeys = ["vlan-mode", "tag", "trunks", "broadcast-limit"]
 
     /// What a port's settings mean: its impairment and its switch options.
     struct PortBehaviour: Equatable {
         var impairment = Impairment()
         var options: LearningSwitch.PortOptions = []
+        /// Most MACs learned on the port; 0 for no limit beyond the switch's.
+        var maxMACs = 0
     }
 
     static func behaviour(from settings: [String: String]) throws -> PortBehaviour {
@@ -316,6 +318,9 @@ public final class SwitchService: @unchecked Sendable {
                 if value == "0" || value == "none" { b.impairment.rateBytesPerSecond = 0; continue }
                 guard case .success(let bps) = ValueSyntax.rate(value) else { throw fail("invalid rate \(value) (like 100mbit, 1gbit or 64kbps; 0 for none)") }
                 b.impairment.rateBytesPerSecond = bps
+            case "max-macs":
+                guard let n = Int(value), (0...16_777_216).contains(n) else { throw fail("invalid max-macs \(value) (0-16777216; 0 for no port limit)") }
+                b.maxMACs = n
             case "learning", "isolated":
                 guard let on = ValueSyntax.boolean(value) else { throw fail("invalid \(key) \(value) (on or off)") }
                 if key == "learning" && !on { b.options.insert(.noLearning) }
@@ -331,9 +336,10 @@ public final class SwitchService: @unchecked Sendable {
 
     private func applySettings(of port: ManagedPort, on bridge: ManagedBridge, _ behaviour: PortBehaviour) throws {
         guard let n = port.number else { return }
-        let impairment = behaviour.impairment, options = behaviour.options
+        let impairment = behaviour.impairment, options = behaviour.options, maxMACs = behaviour.maxMACs
         let applied = bridge.dataPlane.perform { dp -> Bool in
             dp.switching.setOptions(options, for: n)
+            dp.switching.table.setLimit(maxMACs, for: n)
             guard var p = dp.switching.port(n) as? any ImpairablePort else { return false }
             p.impairment = impairment
             return true

@@ -122,4 +122,38 @@ struct HostileFrameTests {
             #expect(try h.exec(n1, ["ping", "-c", "1", "-W", "2", "198.18.0.2"]).status == 0)
         }
     }
+
+    /// A random-source-MAC flood from one port: the port's and the switch's limits hold, known
+    /// hosts keep working.
+    @Test func macFloodIsBoundedByLimits() throws {
+        try withHarness("mf") { h in
+            try requireRoot()
+            try h.startDaemon()
+            try h.ctlOK(["add-br", "br0"])
+            try h.ctlOK(["set", "br0", "max-macs=50"])
+            let n1 = try h.namespace("h1"), n2 = try h.namespace("h2")
+            let t1 = h.prefix + "t1", t2 = h.prefix + "t2", t3 = h.prefix + "t3"
+            try h.ctlOK(["add-port", "br0", t1, "--netns", n1])
+            try h.ctlOK(["add-port", "br0", t2, "--netns", n2, "--addr", "198.18.0.2/24"])
+            try h.ctlOK(["add-port", "br0", t3, "--netns", n1, "--addr", "198.18.0.1/24"])
+            try h.ctlOK(["set-port", "br0", t1, "max-macs=10"])
+            #expect(try h.exec(n1, ["ping", "-c", "1", "-W", "2", "198.18.0.2"]).status == 0)
+            let inject = try FrameInjector(device: t1, namespace: n1)
+            var rng = Xorshift(s: 0xf100d)
+            for i in 0..<1000 {
+                var src = (0..<6).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                src[0] = (src[0] & 0xfe) | 0x02  // unicast, locally administered
+                _ = inject.send([0xff, 0xff, 0xff, 0xff, 0xff, 0xff] + src + [0x88, 0xb5] + [UInt8](repeating: 0, count: 46))
+                if i % 50 == 49 { usleep(2_000) }
+            }
+            usleep(300_000)
+            let fdb = try h.ctlJSON(["fdb", "show", "br0"])
+            let entries = fdb["entries"] as? [[String: Any]] ?? []
+            #expect(entries.filter { $0["port"] as? String == t1 }.count == 10, "the port's limit")
+            #expect(entries.count <= 50, "the switch's limit")
+            #expect((fdb["learn_refused"] as? Int ?? 0) >= 990)
+            #expect(try h.exec(n1, ["ping", "-c", "1", "-W", "2", "198.18.0.2"]).status == 0, "known hosts keep working")
+            #expect(h.daemonIsRunning)
+        }
+    }
 }

@@ -124,6 +124,8 @@ struct TAPSwitchTests {
             let bad = try h.ctl(["set-port", "br0", hs[0].port, "isolated=maybe"])
             #expect(bad.status == 1 && bad.stderr.contains("invalid isolated"))
             #expect(try h.ctl(["set-port", "br0", hs[0].port, "vlan-mode=trunk"]).stderr.contains("not supported yet"))
+            #expect(try h.ctl(["set-port", "br0", hs[0].port, "max-macs=-3"]).stderr.contains("invalid max-macs"))
+            try h.ctlOK(["set-port", "br0", hs[0].port, "max-macs=1"])
             try h.ctlOK(["set-port", "br0", hs[0].port, "isolated=off"])
             try h.ctlOK(["set-port", "br0", hs[1].port, "isolated=off"])
             #expect(try h.exec(hs[0].ns, ["ping", "-c", "1", "-W", "2", hs[1].ip]).status == 0, "and back")

@@ -43,7 +43,29 @@ import VSwitchTesting
         }
         #expect(t.count == model.count)
         for (k, p) in model { #expect(t.lookup(k) == p) }
+        for p in 0..<7 { #expect(t.count(on: p) == model.values.filter { $0 == p }.count, "per-port count of \(p)") }
         #expect(t.entries.count == model.count)
+    }
+
+    @Test func perPortLimit() {
+        let t = MACTable(limit: 100, portCount: 4)
+        t.setLimit(3, for: 1)
+        let keys = (0..<10).map { MACTable.key(mac: 0x0200_0000_1000 + UInt64($0), vlan: 0) }
+        for k in keys { t.learn(k, port: 1, now: 0) }
+        #expect(t.count(on: 1) == 3 && t.count == 3 && t.learnRefused == 7)
+        // Other ports are not limited, and a MAC cannot move onto the full port.
+        for k in keys[3...] { #expect(t.learn(k, port: 2, now: 0) == .learned) }
+        #expect(t.learn(keys[5], port: 1, now: 0) == .refused)
+        #expect(t.lookup(keys[5]) == 2)
+        // Ageing frees room again; a static entry counts too.
+        t.remove(keys[0])
+        #expect(t.count(on: 1) == 2)
+        #expect(t.addStatic(MACTable.key(mac: 0x0200_0000_2000, vlan: 0), port: 1))
+        #expect(t.count(on: 1) == 3)
+        #expect(t.learn(keys[5], port: 1, now: 0) == .refused)
+        t.setLimit(0, for: 1)
+        #expect(t.learn(keys[5], port: 1, now: 0) == .moved)
+        #expect(t.count(on: 1) == 4 && t.count(on: 2) == 6)
     }
 
     @Test func sweepAgesOnlyOldLearnedEntries() {
