@@ -33,6 +33,27 @@ public final class LearningSwitch {
     @usableFromInline let isAttached: UnsafeMutablePointer<Bool>
     /// Per-port behaviour (`PortOptions` bits), read once per batch for the ingress port.
     @usableFromInline let portOptions: UnsafeMutablePointer<UInt8>
+    /// Per-port rate limits for flooded (broadcast, multicast, unknown unicast) ingress frames.
+    @usableFromInline let floodLimits: UnsafeMutablePointer<FloodLimit>
+
+    /// A token bucket for one port's flooded ingress frames (`broadcast-limit=PPS`).
+    @usableFromInline struct FloodLimit {
+        /// Frames per second; 0 for no limit.
+        @usableFromInline var rate: UInt64 = 0
+        @usableFromInline var tokens: UInt64 = 0
+        @usableFromInline var refilled: UInt64 = 0
+        @inlinable init() {}
+
+        /// Adds the tokens earned since the last refill, up to one second's worth (the burst).
+        @inlinable mutating func refill(now: UInt64) {
+            guard now > refilled else { return }
+            let earned = (now - refilled) / 1_000_000 &* rate / 1000
+            if earned > 0 || tokens >= rate {
+                tokens = min(rate, tokens &+ earned)
+                refilled = now
+            }
+        }
+    }
 
     /// Port behaviours set with `set-port`.
     public struct PortOptions: OptionSet, Sendable {
@@ -64,6 +85,8 @@ public final class LearningSwitch {
         isAttached.initialize(repeating: false, count: Self.maxPorts)
         portOptions = .allocate(capacity: Self.maxPorts)
         portOptions.initialize(repeating: 0, count: Self.maxPorts)
+        floodLimits = .allocate(capacity: Self.maxPorts)
+        floodLimits.initialize(repeating: FloodLimit(), count: Self.maxPorts)
         txQueues = .allocate(capacity: Self.maxPorts * batchCapacity)
         txCounts = .allocate(capacity: Self.maxPorts)
         txCounts.initialize(repeating: 0, count: Self.maxPorts)
@@ -77,6 +100,7 @@ public final class LearningSwitch {
         portCounters.deallocate()
         isAttached.deallocate()
         portOptions.deallocate()
+        floodLimits.deallocate()
         txQueues.deallocate()
         txCounts.deallocate()
         attached.deallocate()
@@ -91,6 +115,7 @@ public final class LearningSwitch {
         portCounters[n] = PortCounters()
         isAttached[n] = true
         portOptions[n] = 0
+        floodLimits[n] = FloodLimit()
         txCounts[n] = 0
         ports[n] = port
         attached[attachedCount.pointee] = n
@@ -124,6 +149,15 @@ public final class LearningSwitch {
     public func setOptions(_ options: PortOptions, for number: PortNumber) {
         guard number >= 0, number < Self.maxPorts, isAttached[number] else { return }
         portOptions[number] = options.rawValue
+    }
+
+    /// Limits the frames port `number` may have flooded (broadcast, multicast and unknown unicast)
+    /// to `framesPerSecond`, with a burst of one second's worth; 0 removes the limit.
+    public func setFloodLimit(_ framesPerSecond: UInt64, for number: PortNumber) {
+        guard number >= 0, number < Self.maxPorts, isAttached[number] else { return }
+        floodLimits[number] = FloodLimit()
+        floodLimits[number].rate = framesPerSecond
+        floodLimits[number].tokens = framesPerSecond
     }
 
     public func options(_ number: PortNumber) -> PortOptions {
@@ -208,6 +242,9 @@ public final class LearningSwitch {
         let fresh = MACTable.Entry.value(port: ingress, isStatic: false, lastSeen: Self.seconds(now))
         let counters = portCounters + ingress
         let portOptions = self.portOptions
+        let floodLimit = floodLimits + ingress
+        let limitsFlooding = floodLimit.pointee.rate != 0
+        if limitsFlooding { floodLimit.pointee.refill(now: now) }
         let txQueues = self.txQueues, txCounts = self.txCounts, capacity = batchCapacity
         let buffers = batch.buffers
         let count = batch.count
@@ -247,6 +284,10 @@ public final class LearningSwitch {
                 if !floodUnknown { counters.pointee.drop(.unknownUnicast); continue }
             } else if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 {
                 counters.pointee.drop(.linkLocal); continue
+            }
+            if limitsFlooding {
+                if floodLimit.pointee.tokens == 0 { counters.pointee.drop(.floodLimit); continue }
+                floodLimit.pointee.tokens &-= 1
             }
             flood(index, except: ingress, skippingIsolated: isolated)
         }

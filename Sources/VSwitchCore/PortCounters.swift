@@ -17,6 +17,8 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case linkLocal
     /// Known unicast from an isolated port to another isolated port.
     case isolated
+    /// A frame to be flooded beyond the port's `broadcast-limit` (frames per second).
+    case floodLimit
     /// Lost on purpose: the port's impairment (`set-port ... loss=`) drew it.
     case impairmentLoss
     /// The egress device had no room (EAGAIN on write).
@@ -35,6 +37,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .linkLocal: "link-local"
         case .impairmentLoss: "impairment-loss"
         case .isolated: "isolated"
+        case .floodLimit: "broadcast-limit"
         case .transmitQueueFull: "tx-queue-full"
         case .transmitTooBig: "tx-too-big"
         }
@@ -55,7 +58,7 @@ public struct PortCounters: Sendable, Equatable {
     /// Writes the device refused (EINVAL, EIO, ...).
     public var txErrors: UInt64 = 0
     /// Drops by `DropReason.rawValue`.
-    public var drops: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    public var drops: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
     public init() {}
 
@@ -73,6 +76,7 @@ public struct PortCounters: Sendable, Equatable {
         case .linkLocal: drops.8 &+= count
         case .impairmentLoss: drops.9 &+= count
         case .isolated: drops.10 &+= count
+        case .floodLimit: drops.11 &+= count
         }
     }
 
@@ -89,6 +93,7 @@ public struct PortCounters: Sendable, Equatable {
         case .linkLocal: drops.8
         case .impairmentLoss: drops.9
         case .isolated: drops.10
+        case .floodLimit: drops.11
         }
     }
 

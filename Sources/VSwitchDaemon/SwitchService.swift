@@ -290,8 +290,8 @@ public final class SwitchService: @unchecked Sendable {
 
     /// Port settings vswitchd knows: impairments, `learning` and `isolated`; the rest of SPEC's
     /// set-port keys are refused as not supported yet.
-    static let knownPortKeys = ["delay", "jitter", "loss", "rate", "learning", "isolated", "max-macs"]
-    static let futurePortKeys = ["vlan-mode", "tag", "trunks", "broadcast-limit"]
+    static let knownPortKeys = ["delay", "jitter", "loss", "rate", "learning", "isolated", "max-macs", "broadcast-limit"]
+    static let futurePortKeys = ["vlan-mode", "tag", "trunks"]
 
     /// What a port's settings mean: its impairment and its switch options.
     struct PortBehaviour: Equatable {
@@ -299,6 +299,8 @@ public final class SwitchService: @unchecked Sendable {
         var options: LearningSwitch.PortOptions = []
         /// Most MACs learned on the port; 0 for no limit beyond the switch's.
         var maxMACs = 0
+        /// Flooded frames per second accepted from the port; 0 for no limit.
+        var broadcastLimit: UInt64 = 0
     }
 
     static func behaviour(from settings: [String: String]) throws -> PortBehaviour {
@@ -318,6 +320,9 @@ public final class SwitchService: @unchecked Sendable {
                 if value == "0" || value == "none" { b.impairment.rateBytesPerSecond = 0; continue }
                 guard case .success(let bps) = ValueSyntax.rate(value) else { throw fail("invalid rate \(value) (like 100mbit, 1gbit or 64kbps; 0 for none)") }
                 b.impairment.rateBytesPerSecond = bps
+            case "broadcast-limit":
+                guard let n = UInt64(value), n <= 100_000_000 else { throw fail("invalid broadcast-limit \(value) (frames per second, 0 for none)") }
+                b.broadcastLimit = n
             case "max-macs":
                 guard let n = Int(value), (0...16_777_216).contains(n) else { throw fail("invalid max-macs \(value) (0-16777216; 0 for no port limit)") }
                 b.maxMACs = n
@@ -337,8 +342,10 @@ public final class SwitchService: @unchecked Sendable {
     private func applySettings(of port: ManagedPort, on bridge: ManagedBridge, _ behaviour: PortBehaviour) throws {
         guard let n = port.number else { return }
         let impairment = behaviour.impairment, options = behaviour.options, maxMACs = behaviour.maxMACs
+        let broadcastLimit = behaviour.broadcastLimit
         let applied = bridge.dataPlane.perform { dp -> Bool in
             dp.switching.setOptions(options, for: n)
+            dp.switching.setFloodLimit(broadcastLimit, for: n)
             dp.switching.table.setLimit(maxMACs, for: n)
             guard var p = dp.switching.port(n) as? any ImpairablePort else { return false }
             p.impairment = impairment

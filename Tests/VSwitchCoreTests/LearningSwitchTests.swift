@@ -105,6 +105,24 @@ import VSwitchTesting
         #expect(out.map(\.count) == [0, 0, 1, 1])
     }
 
+    @Test func broadcastLimitRateLimitsFloodingOnly() {
+        let (sw, ports) = makeSwitch(ports: 2)
+        sw.setFloodLimit(10, for: 0)
+        let t0 = 100 * second
+        var out = send(sw, ports, from: 0, (0..<50).map { _ in frame(MAC.broadcast, MAC.a) }, now: t0)
+        #expect(out[1].count == 10, "a burst of one second's worth")
+        #expect(sw.counters(0)!.drops(.floodLimit) == 40)
+        // Known unicast is not limited.
+        send(sw, ports, from: 1, [frame(MAC.broadcast, MAC.b)], now: t0)
+        out = send(sw, ports, from: 0, (0..<30).map { _ in frame(MAC.b, MAC.a) }, now: t0)
+        #expect(out[1].count == 30)
+        // Half a second later, five more tokens; unknown unicast and multicast draw from them too.
+        out = send(sw, ports, from: 0, (0..<10).map { _ in frame(MAC.multicast, MAC.a) } + [frame(MAC.d, MAC.a)], now: t0 + second / 2)
+        #expect(out[1].count == 5)
+        sw.setFloodLimit(0, for: 0)
+        #expect(send(sw, ports, from: 0, (0..<50).map { _ in frame(MAC.broadcast, MAC.a) }, now: t0 + second)[1].count == 50)
+    }
+
     @Test func linkLocalGroupsAreNotForwarded() {
         let (sw, ports) = makeSwitch(ports: 3)
         for last: UInt64 in [0x00, 0x01, 0x02, 0x0e, 0x0f] {
