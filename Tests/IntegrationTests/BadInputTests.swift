@@ -123,8 +123,18 @@ struct HostileFrameTests {
         }
     }
 
-    /// A random-source-MAC flood from one port: the port's and the switch's limits hold, known
-    /// hosts keep working.
+    static func residentKiB(_ h: Harness) throws -> Int {
+        guard let pid = h.daemonPID,
+              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) else {
+            throw HarnessError("no VmRSS for vswitchd")
+        }
+        return kib
+    }
+
+    /// A random-source-MAC flood from one port: the port's and the switch's limits hold, memory
+    /// stays bounded, known hosts keep working.
     @Test func macFloodIsBoundedByLimits() throws {
         try withHarness("mf") { h in
             try requireRoot()
@@ -139,21 +149,60 @@ struct HostileFrameTests {
             try h.ctlOK(["set-port", "br0", t1, "max-macs=10"])
             #expect(try h.exec(n1, ["ping", "-c", "1", "-W", "2", "198.18.0.2"]).status == 0)
             let inject = try FrameInjector(device: t1, namespace: n1)
+            let rssBefore = try Self.residentKiB(h)
             var rng = Xorshift(s: 0xf100d)
-            for i in 0..<1000 {
-                var src = (0..<6).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-                src[0] = (src[0] & 0xfe) | 0x02  // unicast, locally administered
-                _ = inject.send([0xff, 0xff, 0xff, 0xff, 0xff, 0xff] + src + [0x88, 0xb5] + [UInt8](repeating: 0, count: 46))
-                if i % 50 == 49 { usleep(2_000) }
+            // 100,000 random unicast sources, to a unicast destination nobody has (so the kernel
+            // of h2's namespace is not asked to handle 100,000 broadcasts).
+            var frame: [UInt8] = [0x02, 0, 0x5e, 0xde, 0xad, 0x01] + [UInt8](repeating: 0, count: 6) + [0x88, 0xb5] + [UInt8](repeating: 0, count: 46)
+            var sent = 0
+            for i in 0..<100_000 {
+                let r = rng.next()
+                for b in 0..<6 { frame[6 + b] = UInt8(truncatingIfNeeded: r >> (8 * UInt64(b))) }
+                frame[6] = (frame[6] & 0xfe) | 0x02  // unicast, locally administered
+                if inject.send(frame) == 0 { sent += 1 }
+                if i % 200 == 199 { usleep(1_000) }
             }
-            usleep(300_000)
+            usleep(500_000)
             let fdb = try h.ctlJSON(["fdb", "show", "br0"])
             let entries = fdb["entries"] as? [[String: Any]] ?? []
             #expect(entries.filter { $0["port"] as? String == t1 }.count == 10, "the port's limit")
             #expect(entries.count <= 50, "the switch's limit")
-            #expect((fdb["learn_refused"] as? Int ?? 0) >= 990)
+            let received = try h.stats("br0")[t1]?["rx_packets"] as? Int ?? 0
+            #expect((fdb["learn_refused"] as? Int ?? 0) >= received - 10, "every other source was refused: \(received) received")
+            #expect(received > 90_000, "the flood reached the switch: \(received) of \(sent)")
+            let rssAfter = try Self.residentKiB(h)
+            #expect(rssAfter - rssBefore < 16 * 1024, "memory stays bounded: \(rssBefore) KiB -> \(rssAfter) KiB")
             #expect(try h.exec(n1, ["ping", "-c", "1", "-W", "2", "198.18.0.2"]).status == 0, "known hosts keep working")
             #expect(h.daemonIsRunning)
+        }
+    }
+
+    @Test func broadcastLimitHoldsItsRate() throws {
+        try withHarness("bl") { h in
+            try requireRoot()
+            try h.startDaemon()
+            try h.ctlOK(["add-br", "br0"])
+            let n1 = try h.namespace("h1"), n2 = try h.namespace("h2")
+            let t1 = h.prefix + "t1", t2 = h.prefix + "t2"
+            try h.ctlOK(["add-port", "br0", t1, "--netns", n1])
+            try h.ctlOK(["add-port", "br0", t2, "--netns", n2])
+            try h.ctlOK(["set-port", "br0", t1, "broadcast-limit=100"])
+            let inject = try FrameInjector(device: t1, namespace: n1)
+            let frame: [UInt8] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0x5e, 0, 0, 1, 0x88, 0xb5] + [UInt8](repeating: 0, count: 46)
+            let start = Date()
+            var sent = 0
+            while Date().timeIntervalSince(start) < 2.0 {  // ~1,000 frames a second for 2 s
+                for _ in 0..<10 where inject.send(frame) == 0 { sent += 1 }
+                usleep(10_000)
+            }
+            let elapsed = Date().timeIntervalSince(start)
+            usleep(200_000)
+            let s = try h.stats("br0")
+            let passed = s[t2]?["tx_packets"] as? Int ?? -1
+            let limited = (s[t1]?["drops"] as? [String: Int])?["broadcast-limit"] ?? -1
+            // A burst of 100, then 100 a second.
+            #expect(passed >= 100 && Double(passed) <= 100 + 100 * elapsed + 5, "\(passed) of \(sent) in \(elapsed) s")
+            #expect(passed + limited == sent, "everything else was counted")
         }
     }
 }

@@ -178,6 +178,7 @@ final class Harness: @unchecked Sendable {
     }
 
     var daemonIsRunning: Bool { daemon?.isRunning ?? false }
+    var daemonPID: Int32? { daemon.map(\.processIdentifier) }
     var log_: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     @discardableResult
