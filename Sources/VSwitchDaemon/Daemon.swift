@@ -10,8 +10,10 @@ public final class Daemon: @unchecked Sendable {
         public var socketPath: String
         public var stateDirectory: String
         public var logLevel: Logger.Level
-        public init(socketPath: String, stateDirectory: String, logLevel: Logger.Level) {
-            self.socketPath = socketPath; self.stateDirectory = stateDirectory; self.logLevel = logLevel
+        /// `--metrics ADDR:PORT`, if given.
+        public var metrics: (host: String, port: Int)?
+        public init(socketPath: String, stateDirectory: String, logLevel: Logger.Level, metrics: (host: String, port: Int)? = nil) {
+            self.socketPath = socketPath; self.stateDirectory = stateDirectory; self.logLevel = logLevel; self.metrics = metrics
         }
     }
 
@@ -22,6 +24,7 @@ public final class Daemon: @unchecked Sendable {
     let queue = DispatchQueue(label: "vswitchd.control")
     let service: SwitchService
     let server: ControlServer
+    let metricsServer: MetricsServer?
     private var signalSources: [DispatchSourceSignal] = []
 
     public init(options: Options) {
@@ -31,6 +34,8 @@ public final class Daemon: @unchecked Sendable {
         self.logger = logger
         service = SwitchService(store: StateStore(directory: options.stateDirectory), logger: logger)
         server = ControlServer(path: options.socketPath, service: service, queue: queue, logger: logger)
+        let service = self.service, queue = self.queue
+        metricsServer = options.metrics.map { MetricsServer(host: $0.host, port: $0.port, service: service, queue: queue) }
     }
 
     /// Runs until a signal stops the daemon; exits the process.
@@ -52,6 +57,15 @@ public final class Daemon: @unchecked Sendable {
             queue.sync { service.shutdown() }
             exit(1)
         }
+        if let metrics = metricsServer {
+            do { try metrics.start() } catch {
+                logger.critical("cannot serve metrics on \(metrics.host):\(metrics.port): \(error)")
+                server.stop()
+                queue.sync { service.shutdown() }
+                exit(1)
+            }
+            logger.info("metrics at http://\(metrics.host):\(metrics.port)/metrics")
+        }
         logger.info("vswitchd ready")
         dispatchMain()
     }
@@ -59,6 +73,7 @@ public final class Daemon: @unchecked Sendable {
     private func stop(signal: Int32) {
         logger.info("vswitchd stopping (signal \(signal))")
         server.stop()
+        metricsServer?.stop()
         queue.sync { service.shutdown() }
         logger.info("vswitchd stopped")
         exit(0)

@@ -42,7 +42,7 @@ public final class SwitchService: @unchecked Sendable {
 
     let store: StateStore
     let logger: Logger
-    private var bridges: [String: ManagedBridge] = [:]
+    var bridges: [String: ManagedBridge] = [:]
 
     public init(store: StateStore, logger: Logger) {
         self.store = store

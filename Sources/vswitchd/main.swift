@@ -23,12 +23,12 @@ struct VSwitchd: ParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
-    @Option(help: ArgumentHelp("Serve Prometheus metrics (not implemented yet).", valueName: "ADDR:PORT"))
+    @Option(help: ArgumentHelp("Serve Prometheus metrics over HTTP at ADDR:PORT/metrics.", valueName: "ADDR:PORT"))
     var metrics: String?
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("invalid --log-level \(logLevel)") }
-        if metrics != nil { throw ValidationError("--metrics is not implemented yet") }
+        if let m = metrics, MetricsServer.parse(m) == nil { throw ValidationError("invalid --metrics \(m) (ADDR:PORT, e.g. 127.0.0.1:9417)") }
     }
 
     func run() throws {
@@ -37,7 +37,8 @@ struct VSwitchd: ParsableCommand {
         let options = Daemon.Options(
             socketPath: ControlSocket.path(flag: socket, environment: env),
             stateDirectory: stateDir ?? env["VSWITCH_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? Daemon.defaultStateDirectory,
-            logLevel: Logger.Level(rawValue: logLevel)!)
+            logLevel: Logger.Level(rawValue: logLevel)!,
+            metrics: metrics.flatMap(MetricsServer.parse))
         Daemon(options: options).run()
     }
 }
