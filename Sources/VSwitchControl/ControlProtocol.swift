@@ -23,6 +23,9 @@ public enum ControlMethod: String, CaseIterable, Sendable {
     case stats = "stats"
     case set = "set"
     case setPort = "set-port"
+    case captureStart = "capture-start"
+    case captureRead = "capture-read"
+    case captureStop = "capture-stop"
 }
 
 /// JSON-RPC error codes: the standard ones, and the application's in the -32000 range.
@@ -204,4 +207,33 @@ public struct StatsResult: Codable, Sendable {
     public var bridge: String
     public var ports: [PortStats]
     public init(bridge: String, ports: [PortStats]) { self.bridge = bridge; self.ports = ports }
+}
+
+// MARK: - Capture
+
+/// `capture-start`: params `PortParams` (bridge and port); result the capture's id.
+public struct CaptureStarted: Codable, Sendable { public var id: Int; public init(id: Int) { self.id = id } }
+
+public struct CaptureParams: Codable, Sendable {
+    public var id: Int
+    /// Most frames to return (capture-read).
+    public var max: Int?
+    public init(id: Int, max: Int? = nil) { self.id = id; self.max = max }
+}
+
+public struct CapturedFrame: Codable, Sendable, Equatable {
+    /// Wall-clock time, nanoseconds since 1970.
+    public var time: UInt64
+    /// The frame's length on the wire (`data` may be cut to the snap length).
+    public var length: Int
+    /// The frame's bytes, base64.
+    public var data: String
+    public init(time: UInt64, length: Int, data: String) { self.time = time; self.length = length; self.data = data }
+}
+
+public struct CaptureFrames: Codable, Sendable {
+    public var frames: [CapturedFrame]
+    /// Copies the capture could not keep (its ring was full) since the start.
+    public var dropped: UInt64
+    public init(frames: [CapturedFrame], dropped: UInt64) { self.frames = frames; self.dropped = dropped }
 }

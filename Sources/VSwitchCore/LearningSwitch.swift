@@ -33,6 +33,10 @@ public final class LearningSwitch {
     @usableFromInline let isAttached: UnsafeMutablePointer<Bool>
     /// Per-port behaviour (`PortOptions` bits), read once per batch for the ingress port.
     @usableFromInline let portOptions: UnsafeMutablePointer<UInt8>
+    /// Captures in progress, by port; `captureCount` says whether there are any (one pointer test
+    /// per batch when nobody captures).
+    @usableFromInline var captures: [CaptureRing?]
+    @usableFromInline let captureCount: UnsafeMutablePointer<Int>
     /// Per-port rate limits for flooded (broadcast, multicast, unknown unicast) ingress frames.
     @usableFromInline let floodLimits: UnsafeMutablePointer<FloodLimit>
 
@@ -94,6 +98,9 @@ public final class LearningSwitch {
         attachedCount = .allocate(capacity: 1)
         attachedCount.initialize(to: 0)
         ports = Array(repeating: nil, count: Self.maxPorts)
+        captures = Array(repeating: nil, count: Self.maxPorts)
+        captureCount = .allocate(capacity: 1)
+        captureCount.initialize(to: 0)
     }
 
     deinit {
@@ -101,6 +108,7 @@ public final class LearningSwitch {
         isAttached.deallocate()
         portOptions.deallocate()
         floodLimits.deallocate()
+        captureCount.deallocate()
         txQueues.deallocate()
         txCounts.deallocate()
         attached.deallocate()
@@ -130,6 +138,7 @@ public final class LearningSwitch {
         table.flush(port: number, includingStatic: true)
         table.setLimit(0, for: number)
         isAttached[number] = false
+        if captures[number] != nil { setCapture(nil, for: number) }
         txCounts[number] = 0
         let port = ports[number]
         ports[number] = nil
@@ -143,6 +152,17 @@ public final class LearningSwitch {
 
     public func port(_ number: PortNumber) -> (any Port)? {
         number >= 0 && number < Self.maxPorts ? ports[number] : nil
+    }
+
+    /// Starts copying port `number`'s frames (both directions) into `ring`, or stops with nil.
+    public func setCapture(_ ring: CaptureRing?, for number: PortNumber) {
+        guard number >= 0, number < Self.maxPorts else { return }
+        captures[number] = ring
+        captureCount.pointee = captures.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+    }
+
+    public func capture(_ number: PortNumber) -> CaptureRing? {
+        number >= 0 && number < Self.maxPorts ? captures[number] : nil
     }
 
     /// Sets port `number`'s options (between batches).
@@ -214,8 +234,9 @@ public final class LearningSwitch {
         port.receive(into: batch, counters: &portCounters[ingress])
         let n = batch.count
         if n > 0 {
+            if captureCount.pointee != 0, let ring = captures[ingress] { Self.copy(batch, all: n, into: ring, now: now) }
             process(batch, from: ingress, now: now)
-            flush(batch)
+            flush(batch, now: now)
         }
         return n
     }
@@ -308,14 +329,34 @@ public final class LearningSwitch {
         }
     }
 
-    /// Hands each port its queued frames, once per port.
+    /// Copies received frames into a capture.
+    @usableFromInline
+    static func copy(_ batch: PacketBatch, all count: Int, into ring: CaptureRing, now: UInt64) {
+        for f in 0..<count {
+            let b = batch.buffers[f]
+            ring.append(b.frame, length: b.length, time: now)
+        }
+    }
+
+    /// Copies the frames queued for a port into its capture.
+    @usableFromInline
+    static func copy(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, into ring: CaptureRing, now: UInt64) {
+        for i in 0..<count {
+            let b = batch.buffers[Int(indices[i])]
+            ring.append(b.frame, length: b.length, time: now)
+        }
+    }
+
+    /// Hands each port its queued frames, once per port. `now` stamps captured copies.
     @inlinable
-    public func flush(_ batch: PacketBatch) {
+    public func flush(_ batch: PacketBatch, now: UInt64 = 0) {
+        let capturing = captureCount.pointee != 0
         for a in 0..<attachedCount.pointee {
             let out = attached[a]
             let count = txCounts[out]
             if count == 0 { continue }
             txCounts[out] = 0
+            if capturing, let ring = captures[out] { Self.copy(batch, indices: txQueues + out &* batchCapacity, count: count, into: ring, now: now) }
             ports[out].unsafelyUnwrapped.transmit(batch, indices: txQueues + out &* batchCapacity, count: count, counters: &portCounters[out])
         }
     }

@@ -33,6 +33,7 @@ public final class Daemon: @unchecked Sendable {
         logger.logLevel = options.logLevel
         self.logger = logger
         service = SwitchService(store: StateStore(directory: options.stateDirectory), logger: logger)
+        service.queue = queue
         server = ControlServer(path: options.socketPath, service: service, queue: queue, logger: logger)
         let service = self.service, queue = self.queue
         metricsServer = options.metrics.map { MetricsServer(host: $0.host, port: $0.port, service: service, queue: queue) }

@@ -42,6 +42,9 @@ extension SwitchService {
             case .stats: return JSONRPC.encodeResponse(id: id, result: try stats(params(PortParams.self)))
             case .set: return JSONRPC.encodeResponse(id: id, result: try set(params(SetParams.self)))
             case .setPort: return JSONRPC.encodeResponse(id: id, result: try setPort(params(SetPortParams.self)))
+            case .captureStart: return JSONRPC.encodeResponse(id: id, result: try captureStart(params(PortParams.self)))
+            case .captureRead: return JSONRPC.encodeResponse(id: id, result: try captureRead(params(CaptureParams.self)))
+            case .captureStop: return JSONRPC.encodeResponse(id: id, result: try captureStop(params(CaptureParams.self)))
             }
         } catch let e as JSONRPC.ErrorObject {
             return JSONRPC.encodeError(id: id, e)

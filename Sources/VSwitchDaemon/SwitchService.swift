@@ -43,6 +43,10 @@ public final class SwitchService: @unchecked Sendable {
     let store: StateStore
     let logger: Logger
     var bridges: [String: ManagedBridge] = [:]
+    var captures: [Int: Capture] = [:]
+    var nextCaptureID = 0
+    /// The control queue this service is confined to (for timers); set by the daemon.
+    public var queue: DispatchQueue?
 
     public init(store: StateStore, logger: Logger) {
         self.store = store
@@ -451,6 +455,8 @@ public final class SwitchService: @unchecked Sendable {
         }
         return s
     }
+
+    func lookupBridge(_ name: String) throws -> ManagedBridge { try lookup(name) }
 
     private func lookup(_ name: String) throws -> ManagedBridge {
         guard let b = bridges[name] else { throw noBridge(name) }

@@ -1,0 +1,42 @@
+import Foundation
+import Testing
+
+/// `vswitchctl capture`: a pcap file tcpdump reads, with the frames that crossed the port.
+@Suite(.enabled(if: Privilege.canRun, "needs root (runs in CI)"))
+struct CaptureTests {
+    @Test func captureTenFramesThatTcpdumpReads() throws {
+        try withHarness("cp") { h in
+            try requireRoot()
+            try h.startDaemon()
+            try h.ctlOK(["add-br", "br0"])
+            let n1 = try h.namespace("h1"), n2 = try h.namespace("h2")
+            let t1 = h.prefix + "t1", t2 = h.prefix + "t2"
+            try h.ctlOK(["add-port", "br0", t1, "--netns", n1, "--addr", "198.18.0.1/24"])
+            try h.ctlOK(["add-port", "br0", t2, "--netns", n2, "--addr", "198.18.0.2/24"])
+            #expect(try h.exec(n1, ["ping", "-c", "1", "-W", "2", "198.18.0.2"]).status == 0)  // ARP done
+            let file = h.directory + "/x.pcap"
+            // Capture in the background while h1 pings: 5 requests in, 5 replies out of t1.
+            let capture = Process()
+            capture.executableURL = URL(fileURLWithPath: productsDirectory + "/vswitchctl")
+            capture.arguments = ["capture", "br0", t1, "-c", "10", "-w", file]
+            capture.environment = h.environment
+            try capture.run()
+            usleep(300_000)
+            #expect(try h.exec(n1, ["ping", "-c", "5", "-i", "0.2", "198.18.0.2"]).status == 0)
+            let deadline = Date().addingTimeInterval(10)
+            while capture.isRunning && Date() < deadline { usleep(50_000) }
+            if capture.isRunning { capture.terminate() }
+            capture.waitUntilExit()
+            #expect(capture.terminationStatus == 0)
+            let r = try run("tcpdump", ["-nn", "-r", file])
+            #expect(r.status == 0, "\(r)")
+            let lines = r.stdout.split(separator: "\n")
+            #expect(lines.count == 10, "\(r.stdout)")
+            #expect(lines.filter { $0.contains("ICMP echo request") }.count == 5)
+            #expect(lines.filter { $0.contains("ICMP echo reply") }.count == 5)
+            // Nothing captures now: the ring is gone, and a stale id says so.
+            let stale = try h.ctl(["capture", "br0", "nope"])
+            #expect(stale.status == 1 && stale.stderr.contains("no port nope"))
+        }
+    }
+}
