@@ -166,8 +166,10 @@ public struct FDBEntry: Codable, Sendable, Equatable {
     /// Seconds since the entry was last refreshed (0 for static entries).
     public var age: Int
     public var `static`: Bool
-    public init(port: String, vlan: Int, mac: String, age: Int, static isStatic: Bool) {
-        self.port = port; self.vlan = vlan; self.mac = mac; self.age = age; self.static = isStatic
+    /// Flagged as moving back and forth between ports (MAC-move detection).
+    public var moving: Bool
+    public init(port: String, vlan: Int, mac: String, age: Int, static isStatic: Bool, moving: Bool = false) {
+        self.port = port; self.vlan = vlan; self.mac = mac; self.age = age; self.static = isStatic; self.moving = moving
     }
 }
 
@@ -178,9 +180,12 @@ public struct FDBShowResult: Codable, Sendable {
     public var moved: UInt64
     public var aged: UInt64
     public var learnRefused: UInt64
-    public init(bridge: String, entries: [FDBEntry], learned: UInt64, moved: UInt64, aged: UInt64, learnRefused: UInt64) {
+    /// MACs flagged as moving back and forth, cumulative.
+    public var flapping: UInt64
+    public init(bridge: String, entries: [FDBEntry], learned: UInt64, moved: UInt64, aged: UInt64, learnRefused: UInt64,
+                flapping: UInt64 = 0) {
         self.bridge = bridge; self.entries = entries; self.learned = learned; self.moved = moved; self.aged = aged
-        self.learnRefused = learnRefused
+        self.learnRefused = learnRefused; self.flapping = flapping
     }
 }
 

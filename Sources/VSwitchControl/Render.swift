@@ -37,7 +37,9 @@ public enum Render {
 
     /// Columns as `ovs-appctl fdb/show`, plus whether the entry is static.
     public static func fdb(_ result: FDBShowResult) -> String {
-        let rows = result.entries.map { e in [e.port, String(e.vlan), e.mac, e.static ? "-" : String(e.age), e.static ? "static" : "learned"] }
+        let rows = result.entries.map { e in
+            [e.port, String(e.vlan), e.mac, e.static ? "-" : String(e.age), (e.static ? "static" : "learned") + (e.moving ? ",moving" : "")]
+        }
         return table(["port", "VLAN", "MAC", "Age", "Type"], rows, rightAligned: [1, 3])
     }
 

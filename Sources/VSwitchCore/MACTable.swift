@@ -79,9 +79,13 @@ public final class MACTable {
         @usableFromInline let portCounts: UnsafeMutablePointer<Int32>
         @usableFromInline let portLimits: UnsafeMutablePointer<Int32>
         @usableFromInline let portCount: Int
+        /// Recent moves, for MAC-move (flapping) detection; touched only when a MAC moves.
+        @usableFromInline let movers: UnsafeMutablePointer<MoveTracker>
         @inlinable init(limit: Int, portCount: Int) {
             self.limit = limit
             self.portCount = portCount
+            movers = .allocate(capacity: 1)
+            movers.initialize(to: MoveTracker())
             portCounts = .allocate(capacity: portCount)
             portCounts.initialize(repeating: 0, count: portCount)
             portLimits = .allocate(capacity: portCount)
@@ -118,6 +122,8 @@ public final class MACTable {
         layout.slots.deallocate()
         state.pointee.portCounts.deallocate()
         state.pointee.portLimits.deallocate()
+        state.pointee.movers.pointee.release()
+        state.pointee.movers.deallocate()
         state.deallocate()
     }
 
@@ -130,6 +136,16 @@ public final class MACTable {
     public func limit(for port: PortNumber) -> Int {
         port >= 0 && port < state.pointee.portCount ? Int(state.pointee.portLimits[port]) : 0
     }
+
+    /// MACs flagged as moving back and forth (more than `MoveTracker.threshold` moves within
+    /// `MoveTracker.window` seconds), cumulative.
+    public var flapping: UInt64 { state.pointee.movers.pointee.flagged }
+
+    /// Whether `key` is currently flagged as moving back and forth.
+    public func isFlapping(_ key: UInt64, now: UInt32) -> Bool { state.pointee.movers.pointee.isFlapping(key, now: now) }
+
+    /// Takes the flapping events since the last call (control path: for log lines).
+    public func takeMoveEvents() -> [MoveEvent] { state.pointee.movers.pointee.take() }
 
     /// Entries on `port`.
     public func count(on port: PortNumber) -> Int {
@@ -212,6 +228,7 @@ public final class MACTable {
         state.pointee.portCounts[old] &-= 1
         state.pointee.portCounts[new] &+= 1
         state.pointee.moved &+= 1
+        state.pointee.movers.pointee.record(s.pointee.key, from: old, to: new, now: UInt32(truncatingIfNeeded: fresh >> 32))
         return .moved
     }
 
@@ -291,5 +308,72 @@ public final class MACTable {
         for i in 0..<slotCount where layout.slots[i].key != 0 && shouldRemove(layout.slots[i]) { doomed.append(layout.slots[i].key) }
         for k in doomed { remove(k) }
         return doomed.count
+    }
+}
+
+/// A MAC seen moving between ports more than `MoveTracker.threshold` times within
+/// `MoveTracker.window` seconds: usually a loop, or two hosts using one MAC.
+public struct MoveEvent: Sendable, Equatable {
+    public var key: UInt64
+    public var from: PortNumber
+    public var to: PortNumber
+    public var moves: Int
+    public var mac: UInt64 { key & 0xFFFF_FFFF_FFFF }
+    public var vlan: UInt16 { UInt16(truncatingIfNeeded: key >> 48) & 0xFFF }
+}
+
+/// MAC-move detection in fixed memory: a small direct-mapped table of recent movers (a busy
+/// mover may evict another; detection is a heuristic, like OVS's), and a bounded list of events
+/// for the control plane to log. Only the move path touches it.
+public struct MoveTracker {
+    public static let threshold = 5
+    public static let window: UInt32 = 10
+    static let slotCount = 256
+    static let eventCapacity = 64
+
+    struct Slot { var key: UInt64 = 0; var start: UInt32 = 0; var moves: UInt16 = 0; var flagged = false }
+    let slots: UnsafeMutablePointer<Slot>
+    var events: UnsafeMutablePointer<MoveEvent>
+    var eventCount = 0
+    var flagged: UInt64 = 0
+
+    @usableFromInline init() {
+        slots = .allocate(capacity: Self.slotCount)
+        slots.initialize(repeating: Slot(), count: Self.slotCount)
+        events = .allocate(capacity: Self.eventCapacity)
+    }
+
+    @usableFromInline func release() {
+        slots.deallocate()
+        events.deallocate()
+    }
+
+    @usableFromInline
+    mutating func record(_ key: UInt64, from: Int, to: Int, now: UInt32) {
+        let i = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 56) & (Self.slotCount - 1)
+        let s = slots + i
+        if s.pointee.key != key || now &- s.pointee.start >= Self.window {
+            s.pointee = Slot(key: key, start: now, moves: 1, flagged: false)
+            return
+        }
+        s.pointee.moves &+= 1
+        if Int(s.pointee.moves) > Self.threshold && !s.pointee.flagged {
+            s.pointee.flagged = true
+            flagged &+= 1
+            if eventCount < Self.eventCapacity {
+                events[eventCount] = MoveEvent(key: key, from: from, to: to, moves: Int(s.pointee.moves))
+                eventCount += 1
+            }
+        }
+    }
+
+    func isFlapping(_ key: UInt64, now: UInt32) -> Bool {
+        let i = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 56) & (Self.slotCount - 1)
+        return slots[i].key == key && slots[i].flagged && now &- slots[i].start < Self.window
+    }
+
+    mutating func take() -> [MoveEvent] {
+        defer { eventCount = 0 }
+        return (0..<eventCount).map { events[$0] }
     }
 }

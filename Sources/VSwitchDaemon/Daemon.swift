@@ -50,7 +50,10 @@ public final class Daemon: @unchecked Sendable {
         }
         signal(SIGPIPE, SIG_IGN)
         logger.info("vswitchd starting: socket \(options.socketPath), state \(options.stateDirectory)")
-        queue.sync { service.restore() }
+        queue.sync {
+            service.restore()
+            service.startMoveLogging()
+        }
         do {
             try server.start()
         } catch {

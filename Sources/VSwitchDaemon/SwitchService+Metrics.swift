@@ -22,7 +22,7 @@ extension SwitchService {
                 let sw = dp.switching
                 let t = sw.table
                 return Handover((numbers.map { sw.counters($0) ?? PortCounters() },
-                                 [UInt64(t.count), t.learned, t.aged, t.moved, t.learnRefused]))
+                                 [UInt64(t.count), t.learned, t.aged, t.moved, t.learnRefused, t.flapping]))
             }.value
             let b = [("bridge", name)]
             registry.makeGauge(name: "vswitch_fdb_entries", labels: b, help: "Entries in the MAC table.")
@@ -31,6 +31,7 @@ extension SwitchService {
             counter("vswitch_fdb_aged_total", "MAC entries aged out.", b, snapshot.1[2])
             counter("vswitch_fdb_moved_total", "MACs seen moving to another port.", b, snapshot.1[3])
             counter("vswitch_fdb_learn_refused_total", "New MACs not learned because a limit was reached.", b, snapshot.1[4])
+            counter("vswitch_fdb_flapping_total", "MACs flagged as moving back and forth between ports.", b, snapshot.1[5])
             for ((_, port), c) in zip(numbered, snapshot.0) {
                 let l = [("bridge", name), ("port", port)]
                 counter("vswitch_port_rx_packets_total", "Frames received from the port.", l, c.rxPackets)

@@ -177,19 +177,20 @@ public final class SwitchService: @unchecked Sendable {
 
     func fdbShow(_ p: BridgeParams) throws -> FDBShowResult {
         let bridge = try lookup(p.bridge)
-        let snapshot = bridge.dataPlane.perform { dp -> Handover<([(MACTable.Entry, String)], UInt32, [UInt64])> in
+        let snapshot = bridge.dataPlane.perform { dp -> Handover<([(MACTable.Entry, String, Bool)], UInt32, [UInt64])> in
             let sw = dp.switching
             let now = LearningSwitch.seconds(dp.clock())
-            let rows = sw.table.entries.map { e in (e, sw.port(e.portNumber)?.name ?? "?") }
             let t = sw.table
-            return Handover((rows, now, [t.learned, t.moved, t.aged, t.learnRefused]))
+            let rows = t.entries.map { e in (e, sw.port(e.portNumber)?.name ?? "?", t.isFlapping(MACTable.key(mac: e.mac, vlan: e.vlan), now: now)) }
+            return Handover((rows, now, [t.learned, t.moved, t.aged, t.learnRefused, t.flapping]))
         }.value
         let (rows, now, stats) = snapshot
-        let entries = rows.map { e, port in
+        let entries = rows.map { e, port, moving in
             FDBEntry(port: port, vlan: Int(e.vlan), mac: MACAddress(rawValue: e.mac).description,
-                     age: e.isStaticEntry ? 0 : Int(now &- e.lastSeenSeconds), static: e.isStaticEntry)
+                     age: e.isStaticEntry ? 0 : Int(now &- e.lastSeenSeconds), static: e.isStaticEntry, moving: moving)
         }.sorted { ($0.port, $0.vlan, $0.mac) < ($1.port, $1.vlan, $1.mac) }
-        return FDBShowResult(bridge: p.bridge, entries: entries, learned: stats[0], moved: stats[1], aged: stats[2], learnRefused: stats[3])
+        return FDBShowResult(bridge: p.bridge, entries: entries, learned: stats[0], moved: stats[1], aged: stats[2], learnRefused: stats[3],
+                             flapping: stats[4])
     }
 
     func fdbFlush(_ p: PortParams) throws -> OK {
@@ -356,6 +357,23 @@ public final class SwitchService: @unchecked Sendable {
             return true
         }
         if !applied && !impairment.isNone { throw fail("port \(port.spec.name) cannot be impaired") }
+    }
+
+    /// Logs MACs flagged as moving back and forth, once each (every 2 s, on the control queue).
+    public func startMoveLogging() {
+        queue?.asyncAfter(deadline: .now() + 2) { [weak self] in
+            guard let self else { return }
+            for name in self.bridges.keys.sorted() {
+                let events = self.bridges[name]!.dataPlane.perform { dp -> Handover<[(MoveEvent, String, String)]> in
+                    let sw = dp.switching
+                    return Handover(sw.table.takeMoveEvents().map { ($0, sw.port($0.from)?.name ?? "?", sw.port($0.to)?.name ?? "?") })
+                }.value
+                for (e, from, to) in events {
+                    self.logger.warning("bridge \(name): MAC \(MACAddress(rawValue: e.mac)) vlan \(e.vlan) is moving between ports \(from) and \(to) (\(e.moves) moves within \(MoveTracker.window) s): a loop, or two hosts with one MAC?")
+                }
+            }
+            self.startMoveLogging()
+        }
     }
 
     // MARK: - Helpers

@@ -205,4 +205,34 @@ struct HostileFrameTests {
             #expect(passed + limited == sent, "everything else was counted")
         }
     }
+
+    @Test func aMACMovingBetweenPortsIsFlaggedAndLogged() throws {
+        try withHarness("mv") { h in
+            try requireRoot()
+            try h.startDaemon()
+            try h.ctlOK(["add-br", "br0"])
+            let n1 = try h.namespace("h1"), n2 = try h.namespace("h2")
+            let t1 = h.prefix + "t1", t2 = h.prefix + "t2"
+            try h.ctlOK(["add-port", "br0", t1, "--netns", n1])
+            try h.ctlOK(["add-port", "br0", t2, "--netns", n2])
+            let a = try FrameInjector(device: t1, namespace: n1), b = try FrameInjector(device: t2, namespace: n2)
+            let frame: [UInt8] = [0x02, 0, 0x5e, 0, 0, 0x99, 0x02, 0, 0x5e, 0, 0, 0x42, 0x88, 0xb5] + [UInt8](repeating: 0, count: 46)
+            for i in 0..<8 {
+                _ = (i % 2 == 0 ? a : b).send(frame)
+                usleep(20_000)
+            }
+            usleep(200_000)
+            let fdb = try h.ctlJSON(["fdb", "show", "br0"])
+            let entry = (fdb["entries"] as? [[String: Any]] ?? []).first { $0["mac"] as? String == "02:00:5e:00:00:42" }
+            #expect(entry?["moving"] as? Bool == true, "\(fdb)")
+            #expect((fdb["flapping"] as? Int ?? 0) == 1 && (fdb["moved"] as? Int ?? 0) >= 7)
+            #expect(try h.ctlOK(["fdb", "show", "br0"]).contains("learned,moving"))
+            var logged = false
+            for _ in 0..<30 where !logged {
+                logged = h.log_.contains("MAC 02:00:5e:00:00:42 vlan 0 is moving between ports")
+                if !logged { usleep(200_000) }
+            }
+            #expect(logged, "logged once: \(h.log_)")
+        }
+    }
 }

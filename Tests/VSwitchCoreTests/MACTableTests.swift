@@ -47,6 +47,24 @@ import VSwitchTesting
         #expect(t.entries.count == model.count)
     }
 
+    @Test func aMACMovingBackAndForthIsFlaggedOnce() {
+        let t = MACTable(limit: 100)
+        let k = MACTable.key(mac: 0x0200_0000_0042, vlan: 7)
+        t.learn(k, port: 1, now: 100)
+        for i in 0..<8 { t.learn(k, port: i % 2 == 0 ? 2 : 1, now: 100 + UInt32(i)) }  // 8 moves in 8 s
+        #expect(t.moved == 8)
+        #expect(t.flapping == 1)
+        #expect(t.isFlapping(k, now: 108))
+        let events = t.takeMoveEvents()
+        #expect(events.count == 1 && events[0].mac == 0x0200_0000_0042 && events[0].vlan == 7 && events[0].moves == 6)
+        #expect(t.takeMoveEvents().isEmpty, "each event is handed over once")
+        #expect(!t.isFlapping(k, now: 111), "the window has passed")
+        // Slow moves (one per window) never flag.
+        let slow = MACTable.key(mac: 0x0200_0000_0043, vlan: 0)
+        for i in 0..<20 { t.learn(slow, port: 1 + i % 2, now: 200 + UInt32(i) * 11) }
+        #expect(t.flapping == 1)
+    }
+
     @Test func perPortLimit() {
         let t = MACTable(limit: 100, portCount: 4)
         t.setLimit(3, for: 1)
