@@ -179,13 +179,8 @@ struct HostileFrameTests {
 
     @Test func broadcastLimitHoldsItsRate() throws {
         try withHarness("bl") { h in
-            try requireRoot()
-            try h.startDaemon()
-            try h.ctlOK(["add-br", "br0"])
-            let n1 = try h.namespace("h1"), n2 = try h.namespace("h2")
-            let t1 = h.prefix + "t1", t2 = h.prefix + "t2"
-            try h.ctlOK(["add-port", "br0", t1, "--netns", n1])
-            try h.ctlOK(["add-port", "br0", t2, "--netns", n2])
+            let hs = try h.switchWithHosts(2, addressed: false)
+            let (n1, t1, t2) = (hs[0].ns, hs[0].port, hs[1].port)
             try h.ctlOK(["set-port", "br0", t1, "broadcast-limit=100"])
             let inject = try FrameInjector(device: t1, namespace: n1)
             let frame: [UInt8] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0x5e, 0, 0, 1, 0x88, 0xb5] + [UInt8](repeating: 0, count: 46)
@@ -208,13 +203,8 @@ struct HostileFrameTests {
 
     @Test func aMACMovingBetweenPortsIsFlaggedAndLogged() throws {
         try withHarness("mv") { h in
-            try requireRoot()
-            try h.startDaemon()
-            try h.ctlOK(["add-br", "br0"])
-            let n1 = try h.namespace("h1"), n2 = try h.namespace("h2")
-            let t1 = h.prefix + "t1", t2 = h.prefix + "t2"
-            try h.ctlOK(["add-port", "br0", t1, "--netns", n1])
-            try h.ctlOK(["add-port", "br0", t2, "--netns", n2])
+            let hs = try h.switchWithHosts(2, addressed: false)
+            let (n1, t1, n2, t2) = (hs[0].ns, hs[0].port, hs[1].ns, hs[1].port)
             let a = try FrameInjector(device: t1, namespace: n1), b = try FrameInjector(device: t2, namespace: n2)
             let frame: [UInt8] = [0x02, 0, 0x5e, 0, 0, 0x99, 0x02, 0, 0x5e, 0, 0, 0x42, 0x88, 0xb5] + [UInt8](repeating: 0, count: 46)
             for i in 0..<8 {

@@ -6,13 +6,8 @@ import Testing
 struct CaptureTests {
     @Test func captureTenFramesThatTcpdumpReads() throws {
         try withHarness("cp") { h in
-            try requireRoot()
-            try h.startDaemon()
-            try h.ctlOK(["add-br", "br0"])
-            let n1 = try h.namespace("h1"), n2 = try h.namespace("h2")
-            let t1 = h.prefix + "t1", t2 = h.prefix + "t2"
-            try h.ctlOK(["add-port", "br0", t1, "--netns", n1, "--addr", "198.18.0.1/24"])
-            try h.ctlOK(["add-port", "br0", t2, "--netns", n2, "--addr", "198.18.0.2/24"])
+            let hs = try h.switchWithHosts(2)
+            let (n1, t1) = (hs[0].ns, hs[0].port)
             #expect(try h.exec(n1, ["ping", "-c", "1", "-W", "2", "198.18.0.2"]).status == 0)  // ARP done
             let file = h.directory + "/x.pcap"
             // Capture in the background while h1 pings: 5 requests in, 5 replies out of t1.

@@ -211,6 +211,21 @@ final class Harness: @unchecked Sendable {
         return out
     }
 
+    /// Starts the daemon, switch br0 and `count` hosts h1..hN, each in its own namespace behind
+    /// a TAP port tN of br0, addressed 198.18.0.N/24 unless `addressed` is false.
+    func switchWithHosts(_ count: Int, addressed: Bool = true) throws -> [(ns: String, port: String, ip: String)] {
+        try requireRoot()
+        try startDaemon()
+        try ctlOK(["add-br", "br0"])
+        return try (1...count).map { i in
+            let ns = try namespace("h\(i)")
+            let port = prefix + "t\(i)"
+            let ip = "198.18.0.\(i)"
+            try ctlOK(["add-port", "br0", port, "--netns", ns] + (addressed ? ["--addr", ip + "/24"] : []))
+            return (ns, port, ip)
+        }
+    }
+
     // MARK: Witnesses
 
     /// `ip -j link show dev NAME` inside `ns`.

@@ -4,18 +4,8 @@ import Testing
 /// Two or three namespaces joined through TAP ports of one vswitchd switch.
 @Suite(.enabled(if: Privilege.canRun, "needs root (runs in CI)"))
 struct TAPSwitchTests {
-    /// Starts a daemon, a switch br0 and `count` hosts h1..hN at 198.18.0.N/24, each behind a TAP port tN.
     static func hosts(_ h: Harness, count: Int) throws -> [(ns: String, port: String, ip: String)] {
-        try requireRoot()
-        try h.startDaemon()
-        try h.ctlOK(["add-br", "br0"])
-        return try (1...count).map { i in
-            let ns = try h.namespace("h\(i)")
-            let port = h.prefix + "t\(i)"
-            let ip = "198.18.0.\(i)"
-            try h.ctlOK(["add-port", "br0", port, "--netns", ns, "--addr", ip + "/24"])
-            return (ns, port, ip)
-        }
+        try h.switchWithHosts(count)
     }
 
     @Test func pingBothWaysFDBAndStats() throws {
