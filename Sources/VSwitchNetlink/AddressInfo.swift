@@ -9,7 +9,7 @@ public enum AddressFamily: Sendable, Equatable, CustomStringConvertible {
 /// One interface address (`ip addr show`).
 public struct AddressInfo: Sendable, Equatable, CustomStringConvertible {
     public var family: AddressFamily
-    /// The address alone: "198.18.0.1", "fd00:198:18::1".
+    /// The address alone: "198.18.0.1", "2001:2::1".
     public var address: String
     public var prefixLength: Int
     /// The interface it is on.

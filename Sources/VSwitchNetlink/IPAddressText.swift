@@ -3,7 +3,7 @@ import Glibc
 
 /// Text <-> libnl `nl_addr` for IP addresses.
 enum IPAddressText {
-    /// Parses "198.18.0.1/24", "198.18.0.1" (a /32), "fd00:198:18::1/64"; the result is referenced: put it.
+    /// Parses "198.18.0.1/24", "198.18.0.1" (a /32), "2001:2::1/64"; the result is referenced: put it.
     static func parse(_ text: String, call: NetlinkSocket.Call) throws -> OpaquePointer {
         var address: OpaquePointer?
         let looksIP = text.contains(":") || text.first.map { $0.isNumber } == true

@@ -2,7 +2,7 @@ import CNetlink
 import Glibc
 
 extension NetlinkSocket {
-    /// Adds an IPv4 or IPv6 address ("198.18.0.1/24", "fd00:198:18::1/64"; no prefix means /32 or /128),
+    /// Adds an IPv4 or IPv6 address ("198.18.0.1/24", "2001:2::1/64"; no prefix means /32 or /128),
     /// like `ip addr add`: a duplicate fails with "File exists". `skipDAD` sets IFA_F_NODAD so an IPv6
     /// address is usable at once instead of "tentative" for a second or two.
     public func addAddress(_ cidr: String, to link: String, skipDAD: Bool = false) throws {

@@ -3,7 +3,7 @@ import Glibc
 
 extension NetlinkSocket {
     /// Adds a main-table route like `ip route add`: `destination` is "default" or a CIDR
-    /// ("198.18.1.0/24", "fd00:198:18:1::/64"), with a gateway, a device, or both. "default" is IPv4
+    /// ("198.18.1.0/24", "2001:2:0:1::/64"), with a gateway, a device, or both. "default" is IPv4
     /// unless the gateway is IPv6 (write "::/0" for an IPv6 default without gateway). A duplicate fails
     /// with "File exists"; an unreachable gateway with "Network is unreachable".
     public func addRoute(destination: String, gateway: String? = nil, device: String? = nil,

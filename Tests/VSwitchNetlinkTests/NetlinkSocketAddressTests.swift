@@ -5,45 +5,37 @@ import Testing
 @Suite("NetlinkSocket addresses", .enabled(if: RootRequirement.shouldRun, "needs root; set CI to fail instead"))
 struct NetlinkSocketAddressTests {
     @Test func addListDeleteIPv4AndIPv6() throws {
-        try RootRequirement.check()
-        let names = TestNames()
-        try withNamespaces(names, count: 2) { ns in
-            let a = names.link("a"), b = names.link("b")
-            let left = try NetlinkSocket(namespace: ns[0])
-            try left.createVeth(name: a, peer: b, peerNamespace: ns[1])
+        try withVeth(namespaces: 2) { v in
+            let (ns, a, left) = (v.ns, v.a, v.socket)
             let index = try #require(try left.link(named: a)).ifindex
 
             try left.addAddress("198.18.0.1/24", to: a)
-            try left.addAddress("fd00:198:18::1/64", to: a, skipDAD: true)
+            try left.addAddress("2001:2::1/64", to: a, skipDAD: true)
 
             let witness = try IP.addresses(ns[0], a)
             #expect(witness.contains { $0 == ("inet", "198.18.0.1/24") })
-            #expect(witness.contains { $0 == ("inet6", "fd00:198:18::1/64") })
+            #expect(witness.contains { $0 == ("inet6", "2001:2::1/64") })
 
             let ours = try left.addresses(of: a)
             #expect(ours == [
                 AddressInfo(family: .ipv4, address: "198.18.0.1", prefixLength: 24, ifindex: index),
-                AddressInfo(family: .ipv6, address: "fd00:198:18::1", prefixLength: 64, ifindex: index),
+                AddressInfo(family: .ipv6, address: "2001:2::1", prefixLength: 64, ifindex: index),
             ])
-            #expect(ours.map(\.cidr) == ["198.18.0.1/24", "fd00:198:18::1/64"])
+            #expect(ours.map(\.cidr) == ["198.18.0.1/24", "2001:2::1/64"])
             // Without a link: every address of the namespace (lo has none while it is down).
             #expect(try left.addresses() == ours)
 
             try left.deleteAddress("198.18.0.1/24", from: a)
-            try left.deleteAddress("fd00:198:18::1/64", from: a)
+            try left.deleteAddress("2001:2::1/64", from: a)
             #expect(try IP.addresses(ns[0], a).isEmpty)
             #expect(try left.addresses(of: a).isEmpty)
         }
     }
 
     @Test func trafficShowsInCounters() throws {
-        try RootRequirement.check()
-        let names = TestNames()
-        try withNamespaces(names, count: 2) { ns in
-            let a = names.link("a"), b = names.link("b")
-            let left = try NetlinkSocket(namespace: ns[0])
+        try withVeth(namespaces: 2) { v in
+            let (ns, a, b, left) = (v.ns, v.a, v.b, v.socket)
             let right = try NetlinkSocket(namespace: ns[1])
-            try left.createVeth(name: a, peer: b, peerNamespace: ns[1])
             try left.addAddress("198.18.0.1/24", to: a)
             try right.addAddress("198.18.0.2/24", to: b)
             try left.setUp(a, true)
@@ -62,12 +54,9 @@ struct NetlinkSocketAddressTests {
     }
 
     @Test func errors() throws {
-        try RootRequirement.check()
-        let names = TestNames()
-        try withNamespaces(names, count: 1) { ns in
-            let a = names.link("a"), b = names.link("b"), missing = names.link("z")
-            let socket = try NetlinkSocket(namespace: ns[0])
-            try socket.createVeth(name: a, peer: b)
+        try withVeth(namespaces: 1) { v in
+            let (names, ns, a, socket) = (v.names, v.ns, v.a, v.socket)
+            let missing = names.link("z")
             try socket.addAddress("198.18.0.1/24", to: a)
 
             expectError("cannot add address 198.18.0.1/24 to \(a) in namespace \(ns[0]): File exists") {

@@ -155,12 +155,9 @@ struct NetlinkSocketImpairmentTests {
     }
 
     @Test func errors() throws {
-        try RootRequirement.check()
-        let names = TestNames()
-        try withNamespaces(names, count: 1) { ns in
-            let a = names.link("a"), b = names.link("b"), missing = names.link("z")
-            let socket = try NetlinkSocket(namespace: ns[0])
-            try socket.createVeth(name: a, peer: b)
+        try withVeth(namespaces: 1) { v in
+            let (names, ns, a, socket) = (v.names, v.ns, v.a, v.socket)
+            let missing = names.link("z")
             let defaultKind = try QdiscWitness.root(ns[0], a)?.kind
             let suffix = "in namespace \(ns[0])"
 
@@ -200,12 +197,8 @@ struct NetlinkSocketImpairmentTests {
     /// On a kernel without sch_netem, delay and loss fail with words that say so; rates still work.
     /// The check the netem tests make instead on a kernel without netem (none of them is skipped).
     func withoutNetem() throws {
-        try RootRequirement.check()
-        let names = TestNames()
-        try withNamespaces(names, count: 1) { ns in
-            let a = names.link("a"), b = names.link("b")
-            let socket = try NetlinkSocket(namespace: ns[0])
-            try socket.createVeth(name: a, peer: b)
+        try withVeth(namespaces: 1) { v in
+            let (ns, a, socket) = (v.ns, v.a, v.socket)
             let defaultKind = try QdiscWitness.root(ns[0], a)?.kind
             expectError("cannot set impairment (delay 20ms, loss 1%) on \(a) in namespace \(ns[0]): "
                         + "the kernel has no netem qdisc (sch_netem)") {

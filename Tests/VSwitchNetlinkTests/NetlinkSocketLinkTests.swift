@@ -5,13 +5,9 @@ import Testing
 @Suite("NetlinkSocket links", .enabled(if: RootRequirement.shouldRun, "needs root; set CI to fail instead"))
 struct NetlinkSocketLinkTests {
     @Test func vethWithPeerInAnotherNamespace() throws {
-        try RootRequirement.check()
-        let names = TestNames()
-        try withNamespaces(names, count: 2) { ns in
-            let a = names.link("a"), b = names.link("b")
-            let left = try NetlinkSocket(namespace: ns[0])
+        try withVeth(namespaces: 2) { v in
+            let (ns, a, b, left) = (v.ns, v.a, v.b, v.socket)
             let right = try NetlinkSocket(namespace: ns[1])
-            try left.createVeth(name: a, peer: b, peerNamespace: ns[1])
 
             let witnessA = try #require(try IP.link(ns[0], a))
             let witnessB = try #require(try IP.link(ns[1], b))
@@ -115,12 +111,9 @@ struct NetlinkSocketLinkTests {
     }
 
     @Test func errors() throws {
-        try RootRequirement.check()
-        let names = TestNames()
-        try withNamespaces(names, count: 1) { ns in
-            let a = names.link("a"), b = names.link("b"), missing = names.link("z")
-            let socket = try NetlinkSocket(namespace: ns[0])
-            try socket.createVeth(name: a, peer: b)
+        try withVeth(namespaces: 1) { v in
+            let (names, ns, a, b, socket) = (v.names, v.ns, v.a, v.b, v.socket)
+            let missing = names.link("z")
 
             let prefix = "in namespace \(ns[0]):"
             expectError("cannot set up \(missing) \(prefix) No such device") { try socket.setUp(missing, true) }
@@ -149,7 +142,8 @@ struct NetlinkSocketLinkTests {
             expectError("cannot move \(a) to namespace \(nowhere) \(prefix) No such namespace") {
                 try socket.move(link: a, toNamespace: nowhere)
             }
-            #expect(try IP.link(ns[0], names.link("e")) == nil)
+            let leftover = try IP.link(ns[0], e)
+            #expect(leftover == nil)
         }
     }
 }

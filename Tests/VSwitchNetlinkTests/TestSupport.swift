@@ -130,3 +130,24 @@ func runTool(_ tool: String, _ arguments: [String]) throws -> (status: Int32, ou
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// A veth pair a/b for one test: `a` in the first of `namespaces` new namespaces, `b` in the second
+/// (or beside `a` when there is one), and a netlink socket in the first. Root checked, all removed after.
+struct VethFixture {
+    let names: TestNames
+    let ns: [String]
+    let a: String
+    let b: String
+    let socket: NetlinkSocket
+}
+
+func withVeth(namespaces count: Int, _ body: (VethFixture) throws -> Void) throws {
+    try RootRequirement.check()
+    let names = TestNames()
+    try withNamespaces(names, count: count) { ns in
+        let a = names.link("a"), b = names.link("b")
+        let socket = try NetlinkSocket(namespace: ns[0])
+        try socket.createVeth(name: a, peer: b, peerNamespace: count > 1 ? ns[1] : nil)
+        try body(VethFixture(names: names, ns: ns, a: a, b: b, socket: socket))
+    }
+}
