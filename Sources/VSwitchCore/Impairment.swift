@@ -29,6 +29,9 @@ public struct Impairment: Sendable, Equatable {
 /// A port whose transmit path holds frames for later: the data plane calls `service` when
 /// `nextDeadline` has come (and keeps its epoll timeout no longer than that).
 public protocol TimedPort: Port {
+    /// Whether the port holds frames at all now (an impairment with a delay line): only then does
+    /// the data plane serve it between batches.
+    var isTimed: Bool { get }
     /// The earliest time (nanoseconds, the data plane's clock) a held frame is due; nil if none.
     var nextDeadline: UInt64? { get }
     /// Sends what is due at `now`.

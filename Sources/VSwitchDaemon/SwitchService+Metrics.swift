@@ -12,7 +12,11 @@ extension SwitchService {
     public func metricsText() -> String {
         let registry = PrometheusCollectorRegistry()
         func counter(_ name: String, _ help: String, _ labels: [(String, String)], _ value: UInt64) {
-            registry.makeCounter(name: name, labels: labels, help: help).increment(by: Int64(clamping: value))
+            // "vswitch_port_rx_packets_total" = namespace "vswitch", name "port_rx_packets", unit "total".
+            let base = String(name.dropFirst("vswitch_".count).dropLast("_total".count))
+            registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "vswitch", metricName: base, unitName: "total", helpText: help),
+                                 labels: labels)
+                .increment(by: Int64(clamping: value))
         }
         for name in bridges.keys.sorted() {
             let bridge = bridges[name]!
@@ -25,7 +29,8 @@ extension SwitchService {
                                  [UInt64(t.count), t.learned, t.aged, t.moved, t.learnRefused, t.flapping]))
             }.value
             let b = [("bridge", name)]
-            registry.makeGauge(name: "vswitch_fdb_entries", labels: b, help: "Entries in the MAC table.")
+            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "vswitch", metricName: "fdb", unitName: "entries",
+                                                                helpText: "Entries in the MAC table."), labels: b)
                 .set(to: Double(snapshot.1[0]))
             counter("vswitch_fdb_learned_total", "MACs learned.", b, snapshot.1[1])
             counter("vswitch_fdb_aged_total", "MAC entries aged out.", b, snapshot.1[2])

@@ -354,6 +354,7 @@ public final class SwitchService: @unchecked Sendable {
             dp.switching.table.setLimit(maxMACs, for: n)
             guard var p = dp.switching.port(n) as? any ImpairablePort else { return false }
             p.impairment = impairment
+            dp.retime(n)
             return true
         }
         if !applied && !impairment.isNone { throw fail("port \(port.spec.name) cannot be impaired") }

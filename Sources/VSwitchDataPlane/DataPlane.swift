@@ -97,7 +97,7 @@ public final class DataPlane: @unchecked Sendable {
         if fd >= 0 {
             do { try epoll.add(fd, token: UInt64(n)) } catch { switching.detach(n); throw error }
         }
-        if let timed = port as? any TimedPort { timedPorts.append((n, timed)) }
+        retime(n)
         return n
     }
 
@@ -131,6 +131,13 @@ public final class DataPlane: @unchecked Sendable {
             }
             timeout = timedPorts.isEmpty ? 1000 : serviceTimedPorts(now: SystemCalls.monotonicNanoseconds())
         }
+    }
+
+    /// Serves port `number` between batches while it holds frames (call after changing its
+    /// impairment); ports that hold nothing cost the loop nothing.
+    public func retime(_ number: PortNumber) {
+        timedPorts.removeAll { $0.number == number }
+        if let timed = switching.port(number) as? any TimedPort, timed.isTimed { timedPorts.append((number, timed)) }
     }
 
     /// Sends what impaired ports hold and is due; returns how long epoll may sleep (ms).

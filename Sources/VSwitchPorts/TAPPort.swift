@@ -193,6 +193,8 @@ public final class TAPPort: ImpairablePort {
         service(now: now, counters: &counters)
     }
 
+    public var isTimed: Bool { delayLine != nil }
+
     public var nextDeadline: UInt64? { delayLine?.nextDeparture }
 
     public func service(now: UInt64, counters: inout PortCounters) {
