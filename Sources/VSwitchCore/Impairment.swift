@@ -43,32 +43,24 @@ public protocol ImpairablePort: TimedPort {
     var impairment: Impairment { get set }
 }
 
-/// A FIFO of frames with departure times, in one fixed allocation (a byte ring), owned by the
-/// port's data-plane thread.
+/// A FIFO of frames with departure times (a `RecordRing`), owned by the port's data-plane thread.
 public final class DelayLine {
     public let capacity: Int
-    private let storage: UnsafeMutableRawPointer
-    private var head = 0      // offset of the oldest record
-    private var tail = 0      // offset where the next record goes
-    private var used = 0      // bytes in use, including wrap padding
-    public private(set) var count = 0
+    /// Records: stamp = departure time, tag = offload length, bytes = offload header and frame.
+    private var ring: RecordRing
+    public var count: Int { ring.count }
     private var lastDeparture: UInt64 = 0
     private var rng: UInt64
     public var impairment: Impairment
 
-    /// A record: departure time (8 bytes), frame length (4), offload length (4), the bytes,
-    /// padded to 8. A length of UInt32.max marks padding up to the end of the ring.
-    static let recordHeader = 16
-    static let wrapMarker = UInt32.max
-
     public init(capacity: Int = 8 << 20, impairment: Impairment, seed: UInt64 = 0x5DEE_CE66_D1CE_B00C) {
         self.capacity = capacity
         self.impairment = impairment
-        storage = .allocate(byteCount: capacity, alignment: 8)
+        ring = RecordRing(capacity: capacity)
         rng = seed | 1
     }
 
-    deinit { storage.deallocate() }
+    deinit { ring.deallocate() }
 
     @inline(__always) private func random() -> UInt64 {
         rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17
@@ -81,33 +73,11 @@ public final class DelayLine {
     }
 
     /// The departure time of the oldest held frame.
-    public var nextDeparture: UInt64? {
-        guard count > 0 else { return nil }
-        skipPadding()
-        return storage.load(fromByteOffset: head, as: UInt64.self)
-    }
-
-    /// Moves `head` past wrap padding at the end of the ring.
-    private func skipPadding() {
-        if capacity - head < Self.recordHeader || storage.load(fromByteOffset: head + 8, as: UInt32.self) == Self.wrapMarker {
-            used -= capacity - head
-            head = 0
-        }
-    }
+    public var nextDeparture: UInt64? { ring.firstStamp() }
 
     /// Holds `length` bytes at `bytes` (`offloadLength` of them offload metadata before the
     /// frame) until their departure. False when the line is full.
     public func enqueue(_ bytes: UnsafeRawPointer, length: Int, offloadLength: Int, now: UInt64) -> Bool {
-        let size = (Self.recordHeader + length + 7) & ~7
-        guard size <= capacity else { return false }
-        var start = tail
-        var padding = 0
-        if start + size > capacity { padding = capacity - start; start = 0 }
-        guard used + padding + size <= capacity else { return false }
-        if padding > 0 {
-            if padding >= 12 { storage.storeBytes(of: Self.wrapMarker, toByteOffset: tail + 8, as: UInt32.self) }
-            used += padding
-        }
         let imp = impairment
         var departure = now &+ imp.delayNanoseconds
         if imp.jitterNanoseconds > 0 {
@@ -118,15 +88,8 @@ public final class DelayLine {
         if imp.rateBytesPerSecond > 0 {
             departure = max(departure, lastDeparture &+ UInt64(length) &* 1_000_000_000 / imp.rateBytesPerSecond)
         }
+        guard ring.append(stamp: departure, tag: UInt32(offloadLength), bytes, count: length) else { return false }
         lastDeparture = departure
-        storage.storeBytes(of: departure, toByteOffset: start, as: UInt64.self)
-        storage.storeBytes(of: UInt32(length), toByteOffset: start + 8, as: UInt32.self)
-        storage.storeBytes(of: UInt32(offloadLength), toByteOffset: start + 12, as: UInt32.self)
-        (storage + start + Self.recordHeader).copyMemory(from: bytes, byteCount: length)
-        tail = start + size
-        if tail == capacity { tail = 0 }
-        used += size
-        count += 1
         return true
     }
 
@@ -134,22 +97,6 @@ public final class DelayLine {
     /// Returns how many left.
     @discardableResult
     public func dequeue(now: UInt64, _ body: (UnsafeRawPointer, Int, Int) -> Void) -> Int {
-        var sent = 0
-        while count > 0 {
-            skipPadding()
-            let departure = storage.load(fromByteOffset: head, as: UInt64.self)
-            if departure > now { break }
-            let length = Int(storage.load(fromByteOffset: head + 8, as: UInt32.self))
-            let offload = Int(storage.load(fromByteOffset: head + 12, as: UInt32.self))
-            body(UnsafeRawPointer(storage + head + Self.recordHeader), length, offload)
-            let size = (Self.recordHeader + length + 7) & ~7
-            head += size
-            if head == capacity { head = 0 }
-            used -= size
-            count -= 1
-            sent += 1
-        }
-        if count == 0 { head = 0; tail = 0; used = 0 }
-        return sent
+        ring.drain(while: { $0 <= now }) { _, offload, bytes in body(bytes.baseAddress!, bytes.count, Int(offload)) }
     }
 }

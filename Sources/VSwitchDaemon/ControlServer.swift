@@ -121,8 +121,8 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         if error is LineTooLong || error is ByteToMessageDecoderError {
             var reply = JSONRPC.encodeError(id: .null, .init(code: .invalidRequest, message: "request line longer than \(ControlServer.maxLineLength) bytes"))
             reply.append(UInt8(ascii: "\n"))
-            let buffer = context.channel.allocator.buffer(bytes: reply)
-            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
+            let channel = context.channel
+            channel.writeAndFlush(channel.allocator.buffer(bytes: reply)).whenComplete { _ in channel.close(promise: nil) }
             return
         }
         context.close(promise: nil)
