@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // C shim: only what Swift cannot call (ioctl on /dev/net/tun, struct ifreq).
@@ -24,6 +25,9 @@ let package = Package(
         // libnl-route-3 through pkg-config (Debian: libnl-3-dev, libnl-route-3-dev).
         .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
                        providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+
+        // libpcap through pkg-config (Debian: libpcap-dev).
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
 
         // Wire formats: checked views over bytes plus small values. No I/O, no Foundation.
         .target(name: "VSwitchWire"),
@@ -34,7 +38,9 @@ let package = Package(
         // Netlink (libnl-route-3): links, addresses, namespaces.
         .target(name: "VSwitchNetlink", dependencies: ["CNetlink", "VSwitchSystem"]),
         // Port kinds (TAP, ...): know the core's Port protocol and the system below it.
-        .target(name: "VSwitchPorts", dependencies: ["VSwitchCore", "VSwitchSystem", "VSwitchNetlink", "CVSwitchLinux"]),
+        .target(name: "VSwitchPorts", dependencies: ["VSwitchCore", "VSwitchWire", "VSwitchSystem", "VSwitchNetlink", "CVSwitchLinux", "CPcap", "VSwitchTunnel"]),
+        // Tunnel wire formats and security: VXLAN, the secure mode's AEAD framing, replay window, keys.
+        .target(name: "VSwitchTunnel", dependencies: ["VSwitchWire", .product(name: "Crypto", package: "swift-crypto")]),
         // Data plane: threads that own ports, wait with epoll and forward in batches.
         .target(name: "VSwitchDataPlane", dependencies: ["VSwitchCore", "VSwitchSystem"]),
         // Control protocol (JSON-RPC types), client, CLI rendering. Shared by vswitchd and vswitchctl.
@@ -72,6 +78,8 @@ let package = Package(
         .testTarget(name: "VSwitchWireTests", dependencies: ["VSwitchWire"]),
         .testTarget(name: "VSwitchCoreTests", dependencies: ["VSwitchCore", "VSwitchTesting", "CMallocCounter"]),
         .testTarget(name: "VSwitchNetlinkTests", dependencies: ["VSwitchNetlink", "VSwitchSystem"]),
+        .testTarget(name: "VSwitchPortsTests", dependencies: ["VSwitchPorts", "VSwitchCore", "VSwitchWire", "VSwitchTesting"]),
+        .testTarget(name: "VSwitchTunnelTests", dependencies: ["VSwitchTunnel", "VSwitchWire", "CMallocCounter"]),
         .testTarget(name: "VSwitchControlTests", dependencies: ["VSwitchControl"]),
         .testTarget(name: "VSwitchLabTests", dependencies: ["VSwitchLab"]),
         .testTarget(name: "IntegrationTests", dependencies: ["VSwitchControl", "VSwitchNetlink", "VSwitchSystem"]),

@@ -1,0 +1,2 @@
+// libpcap through pkg-config (Debian: libpcap-dev).
+#include <pcap/pcap.h>
