@@ -30,6 +30,15 @@
 //      integer, not enums, so a frame with an EtherType we have never heard of round-trips unchanged and
 //      prints in hex (`0x88cc`).
 //
+// Offloads. A TAP hands over frames with a 10-byte virtio-net header (`VirtioNetHeader`) saying the
+// TCP/UDP checksum is still to be done, or that the frame is a superframe of up to 64 KiB to be cut
+// at the MSS. Ports that speak no such header need plain frames: `completeChecksum(in:)` finishes a
+// checksum in place, `GSOSegmenter` builds wire-sized segments into caller-owned scratch memory, and
+// `VirtioNetHeader.infer(frame:mtu:)` goes the other way, describing a frame captured without a
+// header (checksum-partial, or larger than the MTU). They follow the kernel (`skb_checksum_help`,
+// `tcp_gso_segment`, `tcp_gro_complete`) field for field, allocate nothing, and report malformed
+// input as a value (`GSOSegmenter.Failure`, nil, false). `TransportLayout` is their shared parse.
+//
 // Threading. Values (addresses, Reprs, `EtherType`, ...) are `Sendable`. Views are deliberately not: a
 // view borrows a buffer owned by one data-plane thread, is only valid while that buffer is, and must not
 // outlive or leave that thread. Copy the fields you need into a Repr to hand them elsewhere.
