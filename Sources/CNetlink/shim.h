@@ -10,3 +10,7 @@
 #include <netlink/route/qdisc.h>
 #include <netlink/route/qdisc/netem.h>
 #include <netlink/route/qdisc/tbf.h>
+#include <netlink/msg.h>
+#include <netlink/attr.h>
+#include <netlink/route/classifier.h>
+#include <linux/filter.h>

@@ -1,8 +1,9 @@
 // VSwitchNetlink: links, addresses, routes and network namespaces over rtnetlink, through libnl-route-3.
 //
 // What it is. The control plane's hands on the kernel: create veth pairs, move them between namespaces,
-// set them up, give them MTUs, MACs and addresses, add routes, read counters. It is what `ip link`,
-// `ip addr`, `ip route` and `ip netns` do, as library calls with typed results and one-line errors
+// set them up, give them MTUs, MACs and addresses, add routes, read counters, impair links, make a NIC's
+// own stack deaf (bridge-nic's ingress drop). It is what `ip link`, `ip addr`, `ip route`, `ip netns` and
+// `tc` do, as library calls with typed results and one-line errors
 // (`cannot add address 198.18.0.1/24 to vst1h1 in namespace vst1-h1: File exists`). It never runs `ip`.
 // The packet path does not come here: everything in this module is a few syscalls and allocations per
 // call, made at configuration time.
@@ -36,6 +37,12 @@
 //     are given, and libnl always gives them (RTPROT_STATIC and a scope guessed from the nexthops), so
 //     deleting a gateway route by destination alone would fail. Deletes patch the built message to
 //     "any" for all three, as `ip route del` sends.
+//   - libnl's route cache identifies a route by (family, tos, table, destination, metric), not by device: it
+//     merges IPv6 routes of two links with the same destination and metric (each link's fe80::/64) into one
+//     multipath route, and keeps one of two such IPv4 routes. `routes()` parses each route of the dump on its
+//     own instead (nl_rtgen_request + a valid callback + rtnl_route_parse).
+//   - libnl 3.7 knows neither the clsact qdisc nor the bpf classifier: the ingress drop sets "clsact" as a bare
+//     kind, and builds its filter messages by hand (NetlinkSocket+IngressDrop.swift).
 //   - Swift's Glibc module is built without _GNU_SOURCE: setns/unshare come from CVSwitchLinux.
 import CNetlink
 import Glibc

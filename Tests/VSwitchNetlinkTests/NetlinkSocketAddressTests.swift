@@ -17,9 +17,12 @@ struct NetlinkSocketAddressTests {
             #expect(witness.contains { $0 == ("inet6", "2001:2::1/64") })
 
             let ours = try left.addresses(of: a)
+            let permanent = AddressFlags.permanent, noDAD = AddressFlags.noDAD
             #expect(ours == [
-                AddressInfo(family: .ipv4, address: "198.18.0.1", prefixLength: 24, ifindex: index),
-                AddressInfo(family: .ipv6, address: "2001:2::1", prefixLength: 64, ifindex: index),
+                AddressInfo(family: .ipv4, address: "198.18.0.1", prefixLength: 24, ifindex: index,
+                            flags: permanent, label: a),
+                AddressInfo(family: .ipv6, address: "2001:2::1", prefixLength: 64, ifindex: index,
+                            flags: permanent | noDAD),
             ])
             #expect(ours.map(\.cidr) == ["198.18.0.1/24", "2001:2::1/64"])
             // Without a link: every address of the namespace (lo has none while it is down).

@@ -254,7 +254,7 @@ private func withLinkedPair(_ body: (LinkedPair) throws -> Void) throws {
 private enum Netem {
     static let isAvailable: Bool = {
         guard RootRequirement.isRoot else { return false }
-        let name = "vstnl\(TestNames().id)p"
+        let name = "vstNL\(TestNames().id)p"
         guard (try? NetworkNamespace.create(name)) != nil else { return false }
         defer { try? NetworkNamespace.delete(name) }
         let status = (try? QdiscWitness.tc(["-n", name, "qdisc", "add", "dev", "lo", "root", "netem",
@@ -264,7 +264,7 @@ private enum Netem {
 }
 
 /// `tc` as an independent witness, parsed from its JSON output.
-private enum QdiscWitness {
+enum QdiscWitness {
     struct Qdisc {
         let entry: [String: Any]
         var kind: String? { entry["kind"] as? String }
@@ -313,7 +313,7 @@ private enum QdiscWitness {
 }
 
 /// `ip netns exec NS ping -c 3 -i 0.2 -W 1 ADDRESS`, summarised.
-private enum Ping {
+enum Ping {
     struct Result {
         var transmitted = 0
         var received = 0

@@ -16,11 +16,11 @@ enum RootRequirement {
     }
 }
 
-/// Names for one test: namespaces "vstnl" + 4 hex, interfaces "vst" + 4 hex + a letter (<= 15 bytes).
+/// Names for one test: namespaces "vstNL" + 4 hex, interfaces "vst" + 4 hex + a letter (<= 15 bytes).
 struct TestNames {
     let id: String
     init() { id = String(format: "%04x", UInt16.random(in: 0...UInt16.max)) }
-    func namespace(_ n: Int) -> String { "vstnl\(id)\(n)" }
+    func namespace(_ n: Int) -> String { "vstNL\(id)\(n)" }
     func link(_ letter: String) -> String { "vst\(id)\(letter)" }
 }
 
