@@ -1,0 +1,139 @@
+// Shared helpers for the tunnel tests: hex fixtures, a seeded generator, frame builders, and
+// temporary key files.
+import Glibc
+@testable import VSwitchTunnel
+
+/// Bytes from hex text; spaces and newlines are ignored.
+func bytes(_ hex: String) -> [UInt8] {
+    let digits = hex.utf8.filter { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\n") }
+    precondition(digits.count % 2 == 0, "odd number of hex digits in fixture")
+    func value(_ c: UInt8) -> UInt8 {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        default: preconditionFailure("bad hex digit in fixture")
+        }
+    }
+    return stride(from: 0, to: digits.count, by: 2).map { value(digits[$0]) << 4 | value(digits[$0 + 1]) }
+}
+
+/// SplitMix64: reproducible randomness for fuzz loops.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
+
+extension Array where Element == UInt8 {
+    static func random(count: Int, using generator: inout SeededGenerator) -> [UInt8] {
+        (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+}
+
+func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xff)] }
+func be32(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * UInt32($0))) } }
+
+let hostA: [UInt8] = [0x02, 0, 0, 0, 0, 0x0a]
+let hostB: [UInt8] = [0x02, 0, 0, 0, 0, 0x0b]
+
+/// Ethernet + IPv4 + UDP (or `protocol`) from `source`:`sourcePort` to `destination`:`destinationPort`
+/// in 198.18.0.0/15, with `payload` bytes of `fill`. `fragment` sets the IPv4 flags/offset field.
+func ipv4Frame(source: UInt32 = 0xc612_0001, destination: UInt32 = 0xc612_0002, protocol: UInt8 = 17,
+               sourcePort: UInt16, destinationPort: UInt16, payload: Int = 18, fill: UInt8 = 0x61,
+               fragment: UInt16 = 0x4000) -> [UInt8] {
+    let transport = be16(sourcePort) + be16(destinationPort) + be16(UInt16(8 + payload)) + [0, 0]
+        + [UInt8](repeating: fill, count: payload)
+    let ip: [UInt8] = [0x45, 0] + be16(UInt16(20 + transport.count)) + [0x12, 0x34] + be16(fragment)
+        + [64, `protocol`, 0, 0] + be32(source) + be32(destination)
+    return hostB + hostA + [0x08, 0x00] + ip + transport
+}
+
+/// Ethernet + IPv6 + UDP between 2001:2::1 and 2001:2::2 (RFC 5180's benchmarking range).
+func ipv6Frame(sourcePort: UInt16, destinationPort: UInt16, payload: Int = 10) -> [UInt8] {
+    let transport = be16(sourcePort) + be16(destinationPort) + be16(UInt16(8 + payload)) + [0, 0]
+        + [UInt8](repeating: 0x62, count: payload)
+    let source: [UInt8] = [0x20, 0x01, 0, 2] + [UInt8](repeating: 0, count: 11) + [1]
+    let destination: [UInt8] = [0x20, 0x01, 0, 2] + [UInt8](repeating: 0, count: 11) + [2]
+    let ip: [UInt8] = [0x60, 0, 0, 0] + be16(UInt16(transport.count)) + [17, 64] + source + destination
+    return hostB + hostA + [0x86, 0xdd] + ip + transport
+}
+
+/// A 1,400-byte frame (Ethernet + IPv4 + UDP), the size tunnels mostly carry.
+let frame1400 = ipv4Frame(sourcePort: 5000, destinationPort: 6000, payload: 1400 - 14 - 20 - 8)
+
+/// Two channels sharing `ring`, with fixed distinct sender ids: `a` seals, `b` opens.
+func channelPair(_ ring: SecureKeyRing) -> (a: SecureChannel, b: SecureChannel) {
+    (SecureChannel(keys: ring, senderID: 0x1111_1111), SecureChannel(keys: ring, senderID: 0x2222_2222))
+}
+
+/// Seals `frame` with `channel` and returns the datagram.
+func sealFrame(_ channel: SecureChannel, _ frame: [UInt8], vni: UInt32 = 42) -> [UInt8] {
+    var datagram = [UInt8](repeating: 0, count: frame.count + SecureHeader.overhead)
+    let length = frame.withUnsafeBytes { f in datagram.withUnsafeMutableBytes { channel.seal(frame: f, vni: vni, into: $0) } }
+    precondition(length == datagram.count, "sealing failed")
+    return datagram
+}
+
+/// Opens `datagram` with `channel`: the result and, if a frame came out, its bytes.
+func openDatagram(_ channel: SecureChannel, _ datagram: [UInt8], capacity: Int = 65_535) -> (result: SecureOpenResult, frame: [UInt8]?) {
+    var output = [UInt8](repeating: 0, count: capacity)
+    let result = datagram.withUnsafeBytes { d in output.withUnsafeMutableBytes { channel.open(datagram: d, into: $0) } }
+    if case .frame(let count, _) = result { return (result, Array(output[..<count])) }
+    return (result, nil)
+}
+
+/// A fresh key whose id differs from every key in `others`.
+func key(differingFrom others: SecureKey...) -> SecureKey {
+    while true {
+        let key = SecureKey.generate()
+        if !others.contains(where: { $0.id == key.id }) { return key }
+    }
+}
+
+/// A fresh key, different from `other`, with the same key id.
+func key(collidingWith other: SecureKey) -> SecureKey {
+    while true {
+        let key = SecureKey.generate()
+        if key.id == other.id && key != other { return key }
+    }
+}
+
+/// A fresh directory under /tmp, removed with everything in it after `body`.
+func withTemporaryDirectory<R>(_ body: (String) throws -> R) rethrows -> R {
+    var template = Array("/tmp/vswitch-tunnel-test-XXXXXX".utf8CString)
+    let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    defer {
+        if let stream = opendir(directory) {
+            while let entry = readdir(stream) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if name != "." && name != ".." {
+                    let path = directory + "/" + name
+                    if unlink(path) != 0 { rmdir(path) }
+                }
+            }
+            closedir(stream)
+        }
+        rmdir(directory)
+    }
+    return try body(directory)
+}
+
+/// Writes `contents` to `path` and sets its mode to `mode`.
+func writeFile(_ path: String, _ contents: [UInt8], mode: mode_t = 0o600) {
+    let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    precondition(descriptor >= 0, "cannot create \(path)")
+    let written = contents.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+    precondition(written == contents.count)
+    close(descriptor)
+    precondition(chmod(path, mode) == 0)
+}
+
+func writeFile(_ path: String, _ text: String, mode: mode_t = 0o600) {
+    writeFile(path, Array(text.utf8), mode: mode)
+}
