@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "VSwitchWireTests", dependencies: ["VSwitchWire"]),
         .testTarget(name: "VSwitchCoreTests", dependencies: ["VSwitchCore", "VSwitchTesting", "CMallocCounter"]),
         .testTarget(name: "VSwitchNetlinkTests", dependencies: ["VSwitchNetlink", "VSwitchSystem"]),
-        .testTarget(name: "VSwitchPortsTests", dependencies: ["VSwitchPorts", "VSwitchCore", "VSwitchWire", "VSwitchTesting"]),
+        .testTarget(name: "VSwitchPortsTests", dependencies: ["VSwitchPorts", "VSwitchCore", "VSwitchWire", "VSwitchTesting", "VSwitchNetlink", "CMallocCounter"]),
         .testTarget(name: "VSwitchTunnelTests", dependencies: ["VSwitchTunnel", "VSwitchWire", "CMallocCounter"]),
         .testTarget(name: "VSwitchControlTests", dependencies: ["VSwitchControl"]),
         .testTarget(name: "VSwitchLabTests", dependencies: ["VSwitchLab"]),

@@ -53,3 +53,81 @@ int vswitch_setns_net(int fd) { return setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
 int vswitch_unshare_net(void) { return unshare(CLONE_NEWNET) < 0 ? -errno : 0; }
 
 int vswitch_spawn_close_inherited(posix_spawn_file_actions_t *actions) { return posix_spawn_file_actions_addclosefrom_np(actions, 3); }
+
+// MARK: - pcap ports
+
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <sys/uio.h>
+
+static int ethtool_value_ioctl(const char *ifname, struct ethtool_value *v) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+    ifr.ifr_data = (void *)v;
+    int r = ioctl(s, SIOCETHTOOL, &ifr) < 0 ? -errno : 0;
+    close(s);
+    return r;
+}
+
+int vswitch_ethtool_get_flags(const char *ifname, uint32_t *flags) {
+    struct ethtool_value v = { .cmd = ETHTOOL_GFLAGS };
+    int r = ethtool_value_ioctl(ifname, &v);
+    if (r == 0) *flags = v.data;
+    return r;
+}
+
+int vswitch_ethtool_set_flags(const char *ifname, uint32_t flags) {
+    struct ethtool_value v = { .cmd = ETHTOOL_SFLAGS, .data = flags };
+    return ethtool_value_ioctl(ifname, &v);
+}
+
+uint32_t vswitch_eth_flag_lro(void) { return ETH_FLAG_LRO; }
+
+int vswitch_if_mtu(const char *ifname) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+    int r = ioctl(s, SIOCGIFMTU, &ifr) < 0 ? -errno : ifr.ifr_mtu;
+    close(s);
+    return r;
+}
+
+int vswitch_packet_tx_open(int ifindex, int sndbuf) {
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    if (setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) goto fail;
+    if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0
+        && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) < 0) goto fail;
+    struct sockaddr_ll sll;
+    memset(&sll, 0, sizeof sll);
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = 0;
+    sll.sll_ifindex = ifindex;
+    if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) goto fail;
+    return fd;
+fail:;
+    int e = errno;
+    close(fd);
+    return -e;
+}
+
+int vswitch_send_batch(int fd, void *const *starts, const uint32_t *lengths, unsigned count) {
+    struct mmsghdr msgs[256];
+    struct iovec iov[256];
+    if (count > 256) count = 256;
+    memset(msgs, 0, sizeof(struct mmsghdr) * count);
+    for (unsigned i = 0; i < count; i++) {
+        iov[i].iov_base = starts[i];
+        iov[i].iov_len = lengths[i];
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = sendmmsg(fd, msgs, count, MSG_DONTWAIT);
+    return n < 0 ? -errno : n;
+}

@@ -25,6 +25,12 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case transmitQueueFull
     /// The frame does not fit the egress port.
     case transmitTooBig
+    /// A packet from an L3 port (TUN) whose next hop did not answer ARP or neighbour solicitation
+    /// within a second, or that found the port's small hold queue full while it asked.
+    case unresolved
+    /// A frame the egress port cannot carry: a TUN port takes only well-formed IPv4 and IPv6 (it
+    /// answers ARP and neighbour discovery for its peer itself).
+    case transmitUnsupported
 
     public var name: String {
         switch self {
@@ -40,11 +46,15 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .floodLimit: "broadcast-limit"
         case .transmitQueueFull: "tx-queue-full"
         case .transmitTooBig: "tx-too-big"
+        case .unresolved: "unresolved"
+        case .transmitUnsupported: "tx-unsupported"
         }
     }
 
     /// Whether the drop happened on receive (counted in `rxDrops`) or on transmit (`txDrops`).
-    public var isTransmit: Bool { self == .transmitQueueFull || self == .transmitTooBig || self == .impairmentLoss }
+    public var isTransmit: Bool {
+        self == .transmitQueueFull || self == .transmitTooBig || self == .impairmentLoss || self == .transmitUnsupported
+    }
 }
 
 /// Per-port counters, written only by the port's data-plane thread and read by snapshot.
@@ -58,7 +68,8 @@ public struct PortCounters: Sendable, Equatable {
     /// Writes the device refused (EINVAL, EIO, ...).
     public var txErrors: UInt64 = 0
     /// Drops by `DropReason.rawValue`.
-    public var drops: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    public var drops: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+        = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
     public init() {}
 
@@ -77,6 +88,8 @@ public struct PortCounters: Sendable, Equatable {
         case .impairmentLoss: drops.9 &+= count
         case .isolated: drops.10 &+= count
         case .floodLimit: drops.11 &+= count
+        case .unresolved: drops.12 &+= count
+        case .transmitUnsupported: drops.13 &+= count
         }
     }
 
@@ -94,6 +107,8 @@ public struct PortCounters: Sendable, Equatable {
         case .impairmentLoss: drops.9
         case .isolated: drops.10
         case .floodLimit: drops.11
+        case .unresolved: drops.12
+        case .transmitUnsupported: drops.13
         }
     }
 

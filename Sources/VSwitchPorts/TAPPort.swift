@@ -23,7 +23,7 @@ import VSwitchSystem
 /// A TAP that vswitch creates is not persistent, so the kernel removes it when its fd closes: on
 /// `del-port`, on shutdown, and even if the daemon is killed. An existing persistent TAP is attached
 /// to and left in place.
-public final class TAPPort: ImpairablePort {
+public final class TAPPort: ImpairablePort, DevicePort {
     public static let vnetHeaderLength = Int(VSWITCH_VNET_HDR_LEN)
 
     public let name: String
@@ -202,6 +202,14 @@ public final class TAPPort: ImpairablePort {
         let h = Self.vnetHeaderLength
         line.dequeue(now: now) { bytes, length, _ in write(bytes, frameLength: length - h, counters: &counters) }
     }
+}
+
+/// A port over a device the daemon opens and closes (everything but in-memory test ports).
+public protocol DevicePort: VSwitchCore.Port {
+    /// True when vswitch created the device (it goes away when the port closes).
+    var created: Bool { get }
+    /// Releases the device; the port is detached from its data plane first.
+    func close()
 }
 
 /// A port that could not be opened or configured; the message says what and why.

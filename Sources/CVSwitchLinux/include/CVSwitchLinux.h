@@ -50,4 +50,26 @@ int vswitch_spawn_close_inherited(posix_spawn_file_actions_t *actions);
 #include <pthread.h>
 int vswitch_set_thread_name(pthread_t thread, const char *name);
 
+// MARK: - pcap ports: ethtool, MTU, an AF_PACKET transmit socket
+
+/// ETHTOOL_GFLAGS / ETHTOOL_SFLAGS on interface `ifname` (in the calling thread's namespace).
+/// Return 0 or -errno.
+int vswitch_ethtool_get_flags(const char *ifname, uint32_t *flags);
+int vswitch_ethtool_set_flags(const char *ifname, uint32_t flags);
+/// ETH_FLAG_LRO: large receive offload, which must be off on a bridged interface.
+uint32_t vswitch_eth_flag_lro(void);
+
+/// SIOCGIFMTU: the interface's MTU, or -errno.
+int vswitch_if_mtu(const char *ifname);
+
+/// An AF_PACKET raw socket bound to `ifindex` for transmitting only (protocol 0: it receives
+/// nothing), with PACKET_VNET_HDR so each frame is preceded by a virtio-net header and the kernel
+/// segments and checksums what the header describes. Non-blocking, close-on-exec. `sndbuf` > 0
+/// sets SO_SNDBUF(FORCE). Returns the fd, or -errno.
+int vswitch_packet_tx_open(int ifindex, int sndbuf);
+
+/// sendmmsg of `count` (at most 256) messages, message i being the `lengths[i]` bytes at
+/// `starts[i]`. Returns how many were sent (>= 0) or -errno for the first one.
+int vswitch_send_batch(int fd, void *const *starts, const uint32_t *lengths, unsigned count);
+
 #endif
