@@ -37,9 +37,10 @@ public final class TrafficPattern {
     }
 
     /// A switch with a sink on port 0 and port 1 and every host already learned on its side.
-    public func makeSwitch(batchCapacity: Int = 64) -> LearningSwitch {
+    public func makeSwitch(batchCapacity: Int = 64, twoPortPath: Bool = true) -> LearningSwitch {
         var settings = LearningSwitch.Settings()
         settings.maxMACs = max(hosts, 1)
+        settings.twoPortPath = twoPortPath
         let sw = LearningSwitch(settings: settings, batchCapacity: batchCapacity)
         _ = sw.attach(DiscardPort(name: "p0"))
         _ = sw.attach(DiscardPort(name: "p1"))

@@ -1,6 +1,8 @@
 // vswitch-bench: drives the learning switch over in-memory ports, for Tools/bench.
 //
-//   vswitch-bench [--macs N] [--frames N] [--batches N] [--check-allocations]
+//   vswitch-bench [--macs N] [--frames N] [--batches N] [--general] [--check-allocations]
+//
+// Two ports forward through the dedicated two-port path; --general forces the general path.
 //
 // Pre-learns N MACs (half behind each of two ports), pre-builds `--batches` batches of 64
 // 64-byte frames between random hosts of the two halves, then forwards `--frames` frames
@@ -14,7 +16,7 @@ import CMallocCounter
 import VSwitchCore
 import VSwitchTesting
 
-var macs = 1000, frames = 10_000_000, batchCount = 1024, checkAllocations = false
+var macs = 1000, frames = 10_000_000, batchCount = 1024, checkAllocations = false, general = false
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
@@ -22,14 +24,15 @@ while let a = args.popFirst() {
     case "--frames": frames = Int(args.popFirst() ?? "") ?? frames
     case "--batches": batchCount = Int(args.popFirst() ?? "") ?? batchCount
     case "--check-allocations": checkAllocations = true
+    case "--general": general = true
     default:
-        print("usage: vswitch-bench [--macs N] [--frames N] [--batches N] [--check-allocations]")
+        print("usage: vswitch-bench [--macs N] [--frames N] [--batches N] [--general] [--check-allocations]")
         exit(2)
     }
 }
 
 let traffic = TrafficPattern(hosts: macs, batchCount: batchCount)
-let sw = traffic.makeSwitch()
+let sw = traffic.makeSwitch(twoPortPath: !general)
 let batches = traffic.batches
 let perBatch = batches[0].capacity
 let rounds = frames / perBatch
