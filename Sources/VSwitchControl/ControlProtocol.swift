@@ -26,6 +26,8 @@ public enum ControlMethod: String, CaseIterable, Sendable {
     case captureStart = "capture-start"
     case captureRead = "capture-read"
     case captureStop = "capture-stop"
+    case bridgeNIC = "bridge-nic"
+    case unbridgeNIC = "unbridge-nic"
 }
 
 /// JSON-RPC error codes: the standard ones, and the application's in the -32000 range.
@@ -61,10 +63,30 @@ public struct PortSpec: Codable, Sendable, Equatable {
     public var mac: String?
     /// Port settings (`set-port` KEY=VALUE), kept with the port and applied again on restart.
     public var settings: [String: String]?
+    /// `tun`: the addresses behind the TUN device (CIDRs) the port answers ARP/ND for.
+    public var peers: [String]?
+    /// `udp`: local ADDR:PORT, remotes ADDR:PORT (host names allowed), VNI, `vxlan` or `secure`, key file.
+    public var local: String?
+    public var remotes: [String]?
+    public var vni: Int?
+    public var encap: String?
+    public var keyFile: String?
     public init(name: String, type: String = "tap", netns: String? = nil, addr: String? = nil, mtu: Int? = nil, mac: String? = nil,
-                settings: [String: String]? = nil) {
+                settings: [String: String]? = nil, peers: [String]? = nil, local: String? = nil, remotes: [String]? = nil,
+                vni: Int? = nil, encap: String? = nil, keyFile: String? = nil) {
         self.name = name; self.type = type; self.netns = netns; self.addr = addr; self.mtu = mtu; self.mac = mac
-        self.settings = settings
+        self.settings = settings; self.peers = peers; self.local = local; self.remotes = remotes; self.vni = vni
+        self.encap = encap; self.keyFile = keyFile
+    }
+}
+
+/// `bridge-nic` / `unbridge-nic`: NIC (in namespace `netns` if given) joins or leaves switch `bridge`.
+public struct BridgeNICParams: Codable, Sendable {
+    public var bridge: String
+    public var nic: String
+    public var netns: String?
+    public init(bridge: String, nic: String, netns: String? = nil) {
+        self.bridge = bridge; self.nic = nic; self.netns = netns
     }
 }
 

@@ -17,6 +17,9 @@ public struct DaemonState: Codable, Equatable, Sendable {
     }
     public var version = 1
     public var bridges: [Bridge] = []
+    /// NICs joined to switches with `bridge-nic`, with what they had before (restored on
+    /// `unbridge-nic`, on shutdown, and after a crash when the daemon starts again).
+    public var bridgedNICs: [BridgedNIC]? = nil
     public init() {}
 }
 

@@ -45,6 +45,8 @@ extension SwitchService {
             case .captureStart: return JSONRPC.encodeResponse(id: id, result: try captureStart(params(PortParams.self)))
             case .captureRead: return JSONRPC.encodeResponse(id: id, result: try captureRead(params(CaptureParams.self)))
             case .captureStop: return JSONRPC.encodeResponse(id: id, result: try captureStop(params(CaptureParams.self)))
+            case .bridgeNIC: return JSONRPC.encodeResponse(id: id, result: try bridgeNIC(params(BridgeNICParams.self)))
+            case .unbridgeNIC: return JSONRPC.encodeResponse(id: id, result: try unbridgeNIC(params(BridgeNICParams.self)))
             }
         } catch let e as JSONRPC.ErrorObject {
             return JSONRPC.encodeError(id: id, e)

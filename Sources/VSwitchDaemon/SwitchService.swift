@@ -20,12 +20,12 @@ import VSwitchWire
 public final class SwitchService: @unchecked Sendable {
     final class ManagedPort {
         var spec: PortSpec
-        var tap: TAPPort?
+        var device: (any DevicePort)?
         var number: PortNumber?
         var status: String
         var created: Bool
-        init(spec: PortSpec, tap: TAPPort?, number: PortNumber?, status: String, created: Bool) {
-            self.spec = spec; self.tap = tap; self.number = number; self.status = status; self.created = created
+        init(spec: PortSpec, device: (any DevicePort)?, number: PortNumber?, status: String, created: Bool) {
+            self.spec = spec; self.device = device; self.number = number; self.status = status; self.created = created
         }
     }
 
@@ -44,6 +44,8 @@ public final class SwitchService: @unchecked Sendable {
     let logger: Logger
     var bridges: [String: ManagedBridge] = [:]
     var captures: [Int: Capture] = [:]
+    /// NICs joined with `bridge-nic` (SwitchService+BridgeNIC).
+    var bridgedNICs: [BridgedNIC] = []
     var nextCaptureID = 0
     /// The control queue this service is confined to (for timers); set by the daemon.
     public var queue: DispatchQueue?
@@ -67,7 +69,7 @@ public final class SwitchService: @unchecked Sendable {
                         bridge.ports.append(try openPort(spec, on: bridge))
                     } catch {
                         logger.error("cannot restore port \(spec.name) on \(b.name): \(error)")
-                        bridge.ports.append(ManagedPort(spec: spec, tap: nil, number: nil, status: "error: \(error)", created: false))
+                        bridge.ports.append(ManagedPort(spec: spec, device: nil, number: nil, status: "error: \(error)", created: false))
                     }
                 }
                 for e in b.staticFdb {
@@ -78,10 +80,23 @@ public final class SwitchService: @unchecked Sendable {
                 logger.error("cannot restore bridge \(b.name): \(error)")
             }
         }
+        // NICs bridged when the daemon last stopped: put each back as it was (after a crash its
+        // addresses went with the internal port), then bridge it again.
+        for saved in state.bridgedNICs ?? [] {
+            restoreNIC(saved, on: bridges[saved.bridge])
+            do {
+                _ = try bridgeNIC(BridgeNICParams(bridge: saved.bridge, nic: saved.nic, netns: saved.netns))
+            } catch {
+                logger.error("cannot bridge \(saved.nic) to \(saved.bridge) again: \(error)")
+            }
+        }
     }
 
     /// Stops every data plane and closes every port (removing the TAPs vswitchd created).
     public func shutdown() {
+        // Bridged NICs get their addresses and routes back; the state keeps them, so the next
+        // start bridges them again.
+        for saved in bridgedNICs.reversed() { restoreNIC(saved, on: bridges[saved.bridge]) }
         for name in bridges.keys.sorted() { tearDown(bridges[name]!) }
         bridges.removeAll()
     }
@@ -105,6 +120,8 @@ public final class SwitchService: @unchecked Sendable {
             if p.ifExists == true { return OK() }
             throw noBridge(p.bridge)
         }
+        for saved in bridgedNICs.reversed() where saved.bridge == p.bridge { restoreNIC(saved, on: bridge) }
+        bridgedNICs.removeAll { $0.bridge == p.bridge }
         tearDown(bridge)
         bridges[p.bridge] = nil
         try commit(undo: nil)
@@ -127,14 +144,21 @@ public final class SwitchService: @unchecked Sendable {
         }
         // An internal port is the switch's own interface on the host (the Linux br0): a TAP
         // that vswitchd creates and configures, like any TAP port.
-        guard spec.type == "tap" || spec.type == "internal" else {
-            throw fail("port type \(spec.type) is not supported yet (supported: tap, internal)")
+        guard Self.portTypes.contains(spec.type) else {
+            throw fail("unknown port type \(spec.type) (known: \(Self.portTypes.joined(separator: ", ")))")
+        }
+        if spec.type == "pcap", spec.addr != nil || spec.mtu != nil || spec.mac != nil {
+            throw fail("a pcap port binds an existing interface as it is: --addr, --mtu and --mac do not apply")
         }
         if let mtu = spec.mtu, !(68...65_521).contains(mtu) { throw fail("invalid mtu \(mtu) (68-65521)") }
         if let mac = spec.mac {
             guard let m = MACAddress(mac), !m.isMulticast, !m.isZero else { throw fail("invalid mac \(mac) (a unicast MAC like 02:00:00:00:00:01)") }
         }
         if let addr = spec.addr, !isCIDR(addr) { throw fail("invalid addr \(addr) (an address with prefix length, like 198.18.0.1/24)") }
+        if let peers = spec.peers {
+            guard spec.type == "tun" else { throw fail("--peer applies to tun ports only") }
+            for peer in peers where !isCIDR(peer) { throw fail("invalid peer \(peer) (an address with prefix length, like 198.18.5.2/24)") }
+        }
         let port = try openPort(spec, on: bridge)
         bridge.ports.append(port)
         try commit {
@@ -151,6 +175,9 @@ public final class SwitchService: @unchecked Sendable {
         guard let port = bridge.ports.first(where: { $0.spec.name == name }) else {
             if p.ifExists == true { return OK() }
             throw fail("no port \(name) on bridge \(p.bridge)")
+        }
+        if isBridgedNICPort(port.spec, of: p.bridge) {
+            throw fail("port \(name) was made by bridge-nic: use unbridge-nic")
         }
         closePort(port, on: bridge)
         bridge.ports.removeAll { $0 === port }
@@ -202,7 +229,7 @@ public final class SwitchService: @unchecked Sendable {
             number = n
         }
         let target = number
-        bridge.dataPlane.perform { $0.switching.table.flush(port: target) }
+        _ = bridge.dataPlane.perform { $0.switching.table.flush(port: target) }
         return OK()
     }
 
@@ -352,7 +379,7 @@ public final class SwitchService: @unchecked Sendable {
             dp.switching.setOptions(options, for: n)
             dp.switching.setFloodLimit(broadcastLimit, for: n)
             dp.switching.table.setLimit(maxMACs, for: n)
-            guard var p = dp.switching.port(n) as? any ImpairablePort else { return false }
+            guard let p = dp.switching.port(n) as? any ImpairablePort else { return false }
             p.impairment = impairment
             dp.retime(n)
             return true
@@ -388,15 +415,8 @@ public final class SwitchService: @unchecked Sendable {
         return bridge
     }
 
-    private func openPort(_ spec: PortSpec, on bridge: ManagedBridge) throws -> ManagedPort {
-        let tap: TAPPort
-        do { tap = try TAPPort(name: spec.name, namespace: spec.netns) } catch { throw fail("\(error)") }
-        do {
-            try tap.configure(mac: spec.mac.flatMap { MACAddress($0)?.octets }, mtu: spec.mtu, address: spec.addr)
-        } catch {
-            tap.close()
-            throw fail("cannot configure \(spec.name): \(error)")
-        }
+    func openPort(_ spec: PortSpec, on bridge: ManagedBridge) throws -> ManagedPort {
+        let tap = try openDevice(spec)
         let handover = Handover<any VSwitchCore.Port>(tap)
         let number: PortNumber?
         do { number = try bridge.dataPlane.perform { dp in Result { try dp.attach(handover.value) } }.get() } catch {
@@ -407,7 +427,7 @@ public final class SwitchService: @unchecked Sendable {
             tap.close()
             throw fail("bridge \(bridge.name) is full (\(LearningSwitch.maxPorts) ports)")
         }
-        let port = ManagedPort(spec: spec, tap: tap, number: number, status: "up", created: tap.created)
+        let port = ManagedPort(spec: spec, device: tap, number: number, status: "up", created: tap.created)
         if let settings = spec.settings, !settings.isEmpty {
             do { try applySettings(of: port, on: bridge, Self.behaviour(from: settings)) } catch {
                 closePort(port, on: bridge)
@@ -417,11 +437,43 @@ public final class SwitchService: @unchecked Sendable {
         return port
     }
 
-    private func closePort(_ port: ManagedPort, on bridge: ManagedBridge) {
+    /// Opens and configures the device behind a port of any kind.
+    private func openDevice(_ spec: PortSpec) throws -> any DevicePort {
+        switch spec.type {
+        case "tap", "internal":
+            let tap: TAPPort
+            do { tap = try TAPPort(name: spec.name, namespace: spec.netns) } catch { throw fail("\(error)") }
+            do {
+                try tap.configure(mac: spec.mac.flatMap { MACAddress($0)?.octets }, mtu: spec.mtu, address: spec.addr)
+            } catch {
+                tap.close()
+                throw fail("cannot configure \(spec.name): \(error)")
+            }
+            return tap
+        case "pcap":
+            do { return try PcapPort(name: spec.name, namespace: spec.netns) } catch { throw fail("\(error)") }
+        case "tun":
+            let tun: TUNPort
+            do { tun = try TUNPort(name: spec.name, namespace: spec.netns, mac: spec.mac.flatMap(MACAddress.init), peers: spec.peers ?? []) } catch {
+                throw fail("\(error)")
+            }
+            do { try tun.configure(mtu: spec.mtu, address: spec.addr) } catch {
+                tun.close()
+                throw fail("cannot configure \(spec.name): \(error)")
+            }
+            return tun
+        default:
+            throw fail("unknown port type \(spec.type) (known: \(Self.portTypes.joined(separator: ", ")))")
+        }
+    }
+
+    static let portTypes = ["tap", "internal", "pcap", "tun"]
+
+    func closePort(_ port: ManagedPort, on bridge: ManagedBridge) {
         if let n = port.number { bridge.dataPlane.perform { _ = $0.detach(n) } }
         port.number = nil
-        port.tap?.close()
-        port.tap = nil
+        port.device?.close()
+        port.device = nil
     }
 
     private func tearDown(_ bridge: ManagedBridge) {
@@ -458,7 +510,7 @@ public final class SwitchService: @unchecked Sendable {
     }
 
     /// Persists the registry; if that fails, runs `undo` and reports the failure.
-    private func commit(undo: (() -> Void)?) throws {
+    func commit(undo: (() -> Void)?) throws {
         do { try store.save(snapshot()) } catch {
             undo?()
             logger.error("cannot save state: \(error)")
@@ -470,14 +522,21 @@ public final class SwitchService: @unchecked Sendable {
         var s = DaemonState()
         s.bridges = bridges.keys.sorted().map { name in
             let b = bridges[name]!
-            return .init(name: name, settings: b.settings, ports: b.ports.map(\.spec), staticFdb: b.staticFdb)
+            return .init(name: name, settings: b.settings, ports: b.ports.filter { !self.isBridgedNICPort($0.spec, of: name) }.map(\.spec),
+                         staticFdb: b.staticFdb)
         }
+        s.bridgedNICs = bridgedNICs.isEmpty ? nil : bridgedNICs
         return s
+    }
+
+    /// Ports that `bridge-nic` made are not saved as ports: the bridged-NIC record re-creates them.
+    private func isBridgedNICPort(_ spec: PortSpec, of bridge: String) -> Bool {
+        bridgedNICs.contains { $0.bridge == bridge && $0.netns == spec.netns && ($0.nic == spec.name || ($0.createdInternalPort && $0.internalPort == spec.name)) }
     }
 
     func lookupBridge(_ name: String) throws -> ManagedBridge { try lookup(name) }
 
-    private func lookup(_ name: String) throws -> ManagedBridge {
+    func lookup(_ name: String) throws -> ManagedBridge {
         guard let b = bridges[name] else { throw noBridge(name) }
         return b
     }

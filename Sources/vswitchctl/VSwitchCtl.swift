@@ -37,7 +37,7 @@ struct VSwitchCtl: ParsableCommand {
         abstract: "Configure and inspect vswitchd.",
         discussion: "Exit status: 0 on success, 1 on an error, 2 on a usage error. See vswitchctl(8) in Docs/man.",
         subcommands: [AddBridge.self, DeleteBridge.self, ListBridges.self, AddPort.self, DeletePort.self, ListPorts.self,
-                      Show.self, FDB.self, Stats.self, SetBridge.self, SetPort.self, Capture.self, Lab.self])
+                      Show.self, FDB.self, Stats.self, SetBridge.self, SetPort.self, BridgeNIC.self, UnbridgeNIC.self, Capture.self, Lab.self])
 
     /// Runs the command line with vswitchctl's exit codes: 0 ok, 1 error, 2 usage.
     static func run() -> Never {
@@ -124,18 +124,32 @@ struct ListBridges: ParsableCommand {
 struct AddPort: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add-port", abstract: "Attach port PORT to switch BR.",
-        discussion: "Type tap creates TAP device PORT if absent (removed again by del-port) or attaches to an existing persistent TAP (left in place).")
+        discussion: """
+            Types: tap creates TAP device PORT if absent (removed again by del-port) or attaches to an existing persistent TAP (left in place); \
+            internal is a TAP standing for the switch itself (like the Linux br0); pcap binds existing interface PORT through libpcap; \
+            tun creates TUN device PORT and joins it to the switch (answering ARP/ND for --peer); udp is a tunnel to other switches.
+            """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Switch name.") var bridge: String
     @Argument(help: "Port (device) name.") var port: String
-    @Option(help: "Port type: tap, or internal (the switch's own interface on the host, like the Linux br0).") var type: String = "tap"
+    @Option(help: "Port type: tap, internal, pcap, tun or udp.") var type: String = "tap"
     @Option(help: ArgumentHelp("Move the device into network namespace NS.", valueName: "NS")) var netns: String?
     @Option(help: ArgumentHelp("Give the device an address (inside NS if given).", valueName: "CIDR")) var addr: String?
     @Option(help: "Device MTU.") var mtu: Int?
     @Option(help: "Device MAC address.") var mac: String?
+    @Option(help: ArgumentHelp("tun: an address behind the TUN device the port answers ARP/ND for (repeatable).", valueName: "CIDR"))
+    var peer: [String] = []
+    @Option(help: ArgumentHelp("udp: local address and port (default 0.0.0.0:4789).", valueName: "ADDR:PORT")) var local: String?
+    @Option(help: ArgumentHelp("udp: a remote switch (repeatable; host names are resolved when the port is added).", valueName: "ADDR:PORT"))
+    var remote: [String] = []
+    @Option(help: "udp: VXLAN network identifier (default 1).") var vni: Int?
+    @Option(help: "udp: vxlan (RFC 7348) or secure (authenticated encryption).") var encap: String?
+    @Option(name: .customLong("key-file"), help: ArgumentHelp("udp, secure: the key file (vswitchctl genkey).", valueName: "FILE"))
+    var keyFile: String?
     @Flag(name: .customLong("may-exist"), help: "Succeed if the port exists.") var mayExist = false
     func run() throws {
-        let spec = PortSpec(name: port, type: type, netns: netns, addr: addr, mtu: mtu, mac: mac)
+        let spec = PortSpec(name: port, type: type, netns: netns, addr: addr, mtu: mtu, mac: mac, peers: peer.isEmpty ? nil : peer,
+                            local: local, remotes: remote.isEmpty ? nil : remote, vni: vni, encap: encap, keyFile: keyFile)
         _ = try global.call(.addPort, AddPortParams(bridge: bridge, port: spec, mayExist: mayExist), as: OK.self)
     }
 }
@@ -267,4 +281,29 @@ struct SetBridge: ParsableCommand {
     func run() throws {
         _ = try global.call(.set, SetParams(bridge: bridge, settings: try keyValues(settings)), as: OK.self)
     }
+}
+
+struct BridgeNIC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bridge-nic", abstract: "Join host NIC to switch BR, moving its addresses and routes to the internal port BR.",
+        discussion: """
+            What `brctl addbr br0; brctl addif br0 eth0` and OpenVPN's bridge-start script do: NIC becomes a pcap port of BR, \
+            the internal port BR (created if absent, with NIC's MAC) takes NIC's IPv4/IPv6 addresses and routes, default route included. \
+            unbridge-nic, del-br and vswitchd's shutdown put them back. Example: vswitchctl bridge-nic br0 eth0
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Switch name (also the internal port's name).") var bridge: String
+    @Argument(help: "The host interface to join.") var nic: String
+    @Option(help: ArgumentHelp("NIC is in network namespace NS (the internal port is created there).", valueName: "NS")) var netns: String?
+    func run() throws { _ = try global.call(.bridgeNIC, BridgeNICParams(bridge: bridge, nic: nic, netns: netns), as: OK.self) }
+}
+
+struct UnbridgeNIC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unbridge-nic", abstract: "Give NIC back its addresses and routes and take it off switch BR.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Switch name.") var bridge: String
+    @Argument(help: "The bridged interface.") var nic: String
+    @Option(help: ArgumentHelp("NIC is in network namespace NS.", valueName: "NS")) var netns: String?
+    func run() throws { _ = try global.call(.unbridgeNIC, BridgeNICParams(bridge: bridge, nic: nic, netns: netns), as: OK.self) }
 }

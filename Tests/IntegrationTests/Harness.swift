@@ -88,15 +88,17 @@ final class Harness: @unchecked Sendable {
 
     // MARK: Namespaces
 
-    /// Creates namespace `prefix + suffix` with IPv6 off (no background ND noise) and lo up.
+    /// Creates namespace `prefix + suffix` with lo up and IPv6 off (no background ND noise)
+    /// unless `ipv6` is true.
     @discardableResult
-    func namespace(_ suffix: String) throws -> String {
+    func namespace(_ suffix: String, ipv6: Bool = false) throws -> String {
         let name = prefix + suffix
         let r = try run("ip", ["netns", "add", name])
         guard r.status == 0 else { throw HarnessError("ip netns add \(name): \(r.stderr)") }
         namespaces.append(name)
-        try exec(name, ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
-        try exec(name, ["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])
+        let off = ipv6 ? "0" : "1"
+        try exec(name, ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=" + off])
+        try exec(name, ["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=" + off])
         try exec(name, ["ip", "link", "set", "lo", "up"])
         return name
     }
@@ -122,7 +124,7 @@ final class Harness: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["ip", "netns", "exec", ns] + command
         let path = directory + "/" + name
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         p.standardOutput = log
         p.standardError = log
@@ -142,12 +144,12 @@ final class Harness: @unchecked Sendable {
     }
 
     /// Starts vswitchd and waits for its socket.
-    func startDaemon(extraArguments: [String] = []) throws {
+    func startDaemon(extraArguments: [String] = [], environment extra: [String: String] = [:]) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: productsDirectory + "/vswitchd")
         p.arguments = ["--log-level", "debug"] + extraArguments
-        p.environment = environment
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        p.environment = environment.merging(extra) { $1 }
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         p.standardError = log
