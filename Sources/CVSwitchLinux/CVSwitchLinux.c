@@ -131,3 +131,70 @@ int vswitch_send_batch(int fd, void *const *starts, const uint32_t *lengths, uns
     int n = sendmmsg(fd, msgs, count, MSG_DONTWAIT);
     return n < 0 ? -errno : n;
 }
+
+// MARK: - UDP tunnel ports
+
+#include <netinet/ip.h>
+
+int vswitch_recv_batch(int fd, void *const *starts, const uint32_t *capacities, uint32_t *lengths,
+                       struct sockaddr_storage *sources, unsigned count) {
+    struct mmsghdr msgs[256];
+    struct iovec iov[256];
+    if (count > 256) count = 256;
+    memset(msgs, 0, sizeof(struct mmsghdr) * count);
+    for (unsigned i = 0; i < count; i++) {
+        iov[i].iov_base = starts[i];
+        iov[i].iov_len = capacities[i];
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &sources[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+    }
+    int n = recvmmsg(fd, msgs, count, MSG_DONTWAIT, NULL);
+    if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+    for (int i = 0; i < n; i++) {
+        lengths[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? UINT32_MAX : msgs[i].msg_len;
+    }
+    return n;
+}
+
+int vswitch_send_batch_to(int fd, const void *header, uint32_t header_length, void *const *starts, const uint32_t *lengths,
+                          const struct sockaddr_storage *const *destinations, const uint32_t *destination_lengths,
+                          unsigned count) {
+    struct mmsghdr msgs[256];
+    struct iovec iov[512];
+    if (count > 256) count = 256;
+    memset(msgs, 0, sizeof(struct mmsghdr) * count);
+    for (unsigned i = 0; i < count; i++) {
+        struct iovec *v = &iov[2 * i];
+        int n = 0;
+        if (header_length > 0) { v[n].iov_base = (void *)header; v[n].iov_len = header_length; n++; }
+        v[n].iov_base = starts[i];
+        v[n].iov_len = lengths[i];
+        n++;
+        msgs[i].msg_hdr.msg_iov = v;
+        msgs[i].msg_hdr.msg_iovlen = n;
+        msgs[i].msg_hdr.msg_name = (void *)destinations[i];
+        msgs[i].msg_hdr.msg_namelen = destination_lengths[i];
+    }
+    int n = sendmmsg(fd, msgs, count, MSG_DONTWAIT);
+    return n < 0 ? -errno : n;
+}
+
+int vswitch_path_mtu(const struct sockaddr_storage *destination, uint32_t length) {
+    int family = destination->ss_family;
+    int s = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -errno;
+    int r;
+    if (connect(s, (const struct sockaddr *)destination, length) < 0) {
+        r = -errno;
+    } else {
+        int mtu = 0;
+        socklen_t len = sizeof mtu;
+        int ok = family == AF_INET6 ? getsockopt(s, IPPROTO_IPV6, IPV6_MTU, &mtu, &len)
+                                    : getsockopt(s, IPPROTO_IP, IP_MTU, &mtu, &len);
+        r = ok < 0 ? -errno : mtu;
+    }
+    close(s);
+    return r;
+}

@@ -31,6 +31,21 @@ public enum DropReason: Int, CaseIterable, Sendable {
     /// A frame the egress port cannot carry: a TUN port takes only well-formed IPv4 and IPv6 (it
     /// answers ARP and neighbour discovery for its peer itself).
     case transmitUnsupported
+    /// A tunnel datagram too short for its header, with a header the port does not speak (a VXLAN
+    /// header without the I flag, a secure header of another version or type), or carrying a frame
+    /// too large to hold.
+    case tunnelMalformed
+    /// A tunnel datagram for another VXLAN network identifier.
+    case unknownVNI
+    /// A tunnel datagram from an address that is not one of the port's remotes (or the port's own
+    /// secure traffic reflected back).
+    case unknownRemote
+    /// A secure datagram that failed authentication (modified, or sealed with another key).
+    case authenticationFailed
+    /// A secure datagram whose counter was seen before or is older than the replay window.
+    case replayed
+    /// A secure datagram sealed with a key id the port does not hold.
+    case unknownKey
 
     public var name: String {
         switch self {
@@ -48,6 +63,12 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .transmitTooBig: "tx-too-big"
         case .unresolved: "unresolved"
         case .transmitUnsupported: "tx-unsupported"
+        case .tunnelMalformed: "tunnel-malformed"
+        case .unknownVNI: "unknown-vni"
+        case .unknownRemote: "unknown-remote"
+        case .authenticationFailed: "auth-failed"
+        case .replayed: "replayed"
+        case .unknownKey: "unknown-key"
         }
     }
 
@@ -67,49 +88,24 @@ public struct PortCounters: Sendable, Equatable {
     public var rxErrors: UInt64 = 0
     /// Writes the device refused (EINVAL, EIO, ...).
     public var txErrors: UInt64 = 0
-    /// Drops by `DropReason.rawValue`.
-    public var drops: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
-        = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    /// Drops by `DropReason.rawValue` (room for 24 reasons; a test checks they fit).
+    public var drops: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                       UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+        = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    public static let dropSlots = 24
 
     public init() {}
 
     @inlinable
     public mutating func drop(_ reason: DropReason, count: UInt64 = 1) {
-        switch reason {
-        case .runt: drops.0 &+= count
-        case .malformed: drops.1 &+= count
-        case .oversize: drops.2 &+= count
-        case .invalidSource: drops.3 &+= count
-        case .filtered: drops.4 &+= count
-        case .unknownUnicast: drops.5 &+= count
-        case .transmitQueueFull: drops.6 &+= count
-        case .transmitTooBig: drops.7 &+= count
-        case .linkLocal: drops.8 &+= count
-        case .impairmentLoss: drops.9 &+= count
-        case .isolated: drops.10 &+= count
-        case .floodLimit: drops.11 &+= count
-        case .unresolved: drops.12 &+= count
-        case .transmitUnsupported: drops.13 &+= count
+        withUnsafeMutableBytes(of: &drops) { slots in
+            let offset = reason.rawValue &* 8
+            slots.storeBytes(of: slots.load(fromByteOffset: offset, as: UInt64.self) &+ count, toByteOffset: offset, as: UInt64.self)
         }
     }
 
     public func drops(_ reason: DropReason) -> UInt64 {
-        switch reason {
-        case .runt: drops.0
-        case .malformed: drops.1
-        case .oversize: drops.2
-        case .invalidSource: drops.3
-        case .filtered: drops.4
-        case .unknownUnicast: drops.5
-        case .transmitQueueFull: drops.6
-        case .transmitTooBig: drops.7
-        case .linkLocal: drops.8
-        case .impairmentLoss: drops.9
-        case .isolated: drops.10
-        case .floodLimit: drops.11
-        case .unresolved: drops.12
-        case .transmitUnsupported: drops.13
-        }
+        withUnsafeBytes(of: drops) { $0.load(fromByteOffset: reason.rawValue * 8, as: UInt64.self) }
     }
 
     public var rxDrops: UInt64 { DropReason.allCases.filter { !$0.isTransmit }.reduce(0) { $0 &+ drops($1) } }

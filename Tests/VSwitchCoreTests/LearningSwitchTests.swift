@@ -227,3 +227,13 @@ import VSwitchTesting
     }
 }
 
+
+@Suite struct PortCounterTests {
+    @Test func everyDropReasonHasItsOwnSlot() {
+        #expect(DropReason.allCases.count <= PortCounters.dropSlots)
+        var c = PortCounters()
+        for r in DropReason.allCases { c.drop(r, count: UInt64(r.rawValue + 1)) }
+        for r in DropReason.allCases { #expect(c.drops(r) == UInt64(r.rawValue + 1), "\(r.name)") }
+        #expect(Set(DropReason.allCases.map(\.name)).count == DropReason.allCases.count, "names are distinct")
+    }
+}

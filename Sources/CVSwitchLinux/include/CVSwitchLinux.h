@@ -72,4 +72,26 @@ int vswitch_packet_tx_open(int ifindex, int sndbuf);
 /// `starts[i]`. Returns how many were sent (>= 0) or -errno for the first one.
 int vswitch_send_batch(int fd, void *const *starts, const uint32_t *lengths, unsigned count);
 
+// MARK: - UDP tunnel ports: batched datagram I/O
+
+#include <netinet/in.h>
+
+/// recvmmsg of up to `count` (at most 256) datagrams, datagram i into the `capacities[i]` bytes at
+/// `starts[i]`, its length in `lengths[i]` (UINT32_MAX if it was truncated) and its source in
+/// `sources[i]`. Non-blocking. Returns how many were received (0 if none) or -errno.
+int vswitch_recv_batch(int fd, void *const *starts, const uint32_t *capacities, uint32_t *lengths,
+                       struct sockaddr_storage *sources, unsigned count);
+
+/// sendmmsg of `count` (at most 256) datagrams, datagram i being the `header_length` bytes at
+/// `header` (none if 0: one header shared by every datagram, never copied) followed by the
+/// `lengths[i]` bytes at `starts[i]`, to `destinations[i]` (`destination_lengths[i]` bytes).
+/// Returns how many were sent or -errno for the first one.
+int vswitch_send_batch_to(int fd, const void *header, uint32_t header_length, void *const *starts, const uint32_t *lengths,
+                          const struct sockaddr_storage *const *destinations, const uint32_t *destination_lengths,
+                          unsigned count);
+
+/// The path MTU the kernel would use toward `destination` (IP_MTU / IPV6_MTU of a connected
+/// datagram socket), or -errno.
+int vswitch_path_mtu(const struct sockaddr_storage *destination, uint32_t length);
+
 #endif

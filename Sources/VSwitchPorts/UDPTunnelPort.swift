@@ -1,0 +1,504 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CVSwitchLinux
+import VSwitchCore
+import VSwitchNetlink
+import VSwitchSystem
+import VSwitchTunnel
+import VSwitchWire
+
+/// A UDP tunnel to other switches: VXLAN (RFC 7348) or the authenticated-encrypted secure mode
+/// (SPEC section 7), point to point or multipoint.
+///
+/// Receive: one socket bound to `--local`, drained with recvmmsg. A VXLAN datagram lands with its
+/// 8-byte header in the buffer's headroom and the inner frame where the switch expects it: no copy.
+/// A secure datagram is read into scratch and opened into the buffer. Datagrams from an address
+/// that is not a remote, for another VNI, malformed, unauthentic or replayed are dropped and
+/// counted by reason; nothing is ever answered.
+///
+/// Multipoint: the inner source MAC of every datagram is remembered with the remote it came from
+/// (a fixed direct-mapped cache, so a flood of random MACs costs no memory); known unicast then
+/// goes to that remote only, and broadcast, multicast and unknown unicast to every remote
+/// (head-end replication).
+///
+/// Transmit: sendmmsg, batched, from one of a few sockets bound to kernel-chosen ephemeral ports,
+/// picked by a hash of the inner flow, so peers see per-flow source ports as from the kernel's
+/// VXLAN. In VXLAN mode the header is one shared iovec and frames go out of their buffers
+/// untouched (the same buffer may still be on its way to other ports). TSO superframes from TAP
+/// ports are segmented and checksummed in software first (GSOSegmenter), with segments no
+/// larger than the tunnel carries, so TCP never needs IP fragmentation. A frame larger than the
+/// largest inner frame a remote's path carries is dropped and counted (`tx-too-big`); vswitchd
+/// logs it, rate-limited, with the MTU to set.
+public final class UDPTunnelPort: DevicePort {
+    public enum Encapsulation: Sendable {
+        case vxlan
+        case secure(SecureKeyRing)
+        public var overhead: Int {
+            switch self {
+            case .vxlan: VXLANHeader.headerLength
+            case .secure: SecureHeader.overhead
+            }
+        }
+        public var name: String {
+            switch self {
+            case .vxlan: "vxlan"
+            case .secure: "secure"
+            }
+        }
+    }
+
+    /// Per-remote traffic, for `show` and `stats`.
+    public struct RemoteCounters: Sendable, Equatable {
+        public var rxPackets: UInt64 = 0, rxBytes: UInt64 = 0, txPackets: UInt64 = 0, txBytes: UInt64 = 0
+    }
+
+    public let name: String
+    public let namespace: String?
+    public let created = false
+    public let local: UDPEndpoint
+    public let remotes: [UDPEndpoint]
+    public let vni: UInt32
+    public let encapsulation: Encapsulation
+    /// The largest inner Ethernet frame (header included) each remote's path carries.
+    public let maxInnerFrame: [Int]
+    public var readinessDescriptor: Int32 { rxFD }
+
+    private var rxFD: Int32 = -1
+    private var txFDs: [Int32] = []
+    private let channel: SecureChannel?
+    private let remoteCount: Int
+    private let remoteAddresses: UnsafeMutablePointer<sockaddr_storage>
+    private let remoteLengths: UnsafeMutablePointer<UInt32>
+    private let remoteMaxFrame: UnsafeMutablePointer<Int>
+    private let remoteCounters: UnsafeMutablePointer<RemoteCounters>
+    private let vxlanHeader: UnsafeMutableRawPointer
+
+    // MAC -> remote cache (direct mapped).
+    private static let cacheSlots = 4096
+    private let cacheMACs: UnsafeMutablePointer<UInt64>
+    private let cacheRemotes: UnsafeMutablePointer<Int32>
+    private let cacheSeen: UnsafeMutablePointer<UInt32>
+    /// Seconds a remembered MAC stays valid without traffic (the switch's default ageing time).
+    public var ageingSeconds: UInt32 = 300
+
+    // Receive scratch.
+    private static let rxCapacity = 64
+    private let rxStarts: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    private let rxCapacities: UnsafeMutablePointer<UInt32>
+    private let rxLengths: UnsafeMutablePointer<UInt32>
+    private let rxSources: UnsafeMutablePointer<sockaddr_storage>
+    private let rxSlab: UnsafeMutableRawPointer?   // secure mode: datagrams are opened out of here
+    private static let datagramRoom = 65_536
+
+    // Transmit queues, one per socket, and an arena for segments and sealed datagrams.
+    private static let txSockets = 4
+    private static let txQueueCapacity = 256
+    private let txStarts: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    private let txLengths: UnsafeMutablePointer<UInt32>
+    private let txDestinations: UnsafeMutablePointer<UnsafePointer<sockaddr_storage>?>
+    private let txDestinationLengths: UnsafeMutablePointer<UInt32>
+    private let txRemote: UnsafeMutablePointer<Int32>
+    private var txCounts: [Int]
+    private let arenaSlotSize: Int
+    private let arenaSlots = 256
+    private let arena: UnsafeMutableRawPointer
+    private var arenaUsed = 0
+    /// One segment, for secure mode (sealed from here into the arena).
+    private let segmentScratch: UnsafeMutableRawPointer
+
+    public init(name: String, namespace: String? = nil, local: String?, remotes: [String], vni: UInt32, encapsulation: Encapsulation) throws {
+        guard !remotes.isEmpty else { throw PortError("a udp port needs at least one --remote ADDR:PORT") }
+        guard vni <= VXLANHeader.maximumVNI else { throw PortError("invalid vni \(vni) (0-16777215)") }
+        let localEndpoint = try UDPEndpoint(local ?? "0.0.0.0:4789", namespace: namespace)
+        let family = Int32(localEndpoint.address.ss_family)
+        let resolved = try remotes.map { try UDPEndpoint($0, family: family, namespace: namespace) }
+        self.name = name
+        self.namespace = namespace
+        self.local = localEndpoint
+        self.remotes = resolved
+        self.vni = vni
+        self.encapsulation = encapsulation
+        remoteCount = resolved.count
+        // The largest inner frame: path MTU minus outer IP and UDP headers and the encapsulation.
+        let outer = (family == AF_INET6 ? 40 : 20) + 8 + encapsulation.overhead
+        maxInnerFrame = try resolved.map { remote in
+            var address = remote.address
+            let mtu = try NetworkNamespace.run(in: namespace) { vswitch_path_mtu(&address, UInt32(remote.length)) }
+            guard mtu > 0 else { throw PortError("no route to remote \(remote.text): \(SystemError("connect", errno: -mtu).reason)") }
+            return Int(mtu) - outer
+        }
+        if case .secure(let keys) = encapsulation { channel = SecureChannel(keys: keys) } else { channel = nil }
+
+        remoteAddresses = .allocate(capacity: resolved.count)
+        remoteLengths = .allocate(capacity: resolved.count)
+        remoteMaxFrame = .allocate(capacity: resolved.count)
+        remoteCounters = .allocate(capacity: resolved.count)
+        for (i, r) in resolved.enumerated() {
+            remoteAddresses[i] = r.address
+            remoteLengths[i] = UInt32(r.length)
+            remoteMaxFrame[i] = maxInnerFrame[i]
+            remoteCounters[i] = RemoteCounters()
+        }
+        vxlanHeader = .allocate(byteCount: 8, alignment: 8)
+        _ = VXLANRepr(vni: vni).emit(into: UnsafeMutableRawBufferPointer(start: vxlanHeader, count: 8))
+        cacheMACs = .allocate(capacity: Self.cacheSlots); cacheMACs.initialize(repeating: 0, count: Self.cacheSlots)
+        cacheRemotes = .allocate(capacity: Self.cacheSlots); cacheRemotes.initialize(repeating: -1, count: Self.cacheSlots)
+        cacheSeen = .allocate(capacity: Self.cacheSlots); cacheSeen.initialize(repeating: 0, count: Self.cacheSlots)
+        rxStarts = .allocate(capacity: Self.rxCapacity)
+        rxCapacities = .allocate(capacity: Self.rxCapacity)
+        rxLengths = .allocate(capacity: Self.rxCapacity)
+        rxSources = .allocate(capacity: Self.rxCapacity)
+        if channel != nil {
+            rxSlab = .allocate(byteCount: Self.rxCapacity * Self.datagramRoom, alignment: 64)
+        } else {
+            rxSlab = nil
+        }
+        let q = Self.txSockets * Self.txQueueCapacity
+        txStarts = .allocate(capacity: q)
+        txLengths = .allocate(capacity: q)
+        txDestinations = .allocate(capacity: q)
+        txDestinationLengths = .allocate(capacity: q)
+        txRemote = .allocate(capacity: q)
+        txCounts = Array(repeating: 0, count: Self.txSockets)
+        arenaSlotSize = ((maxInnerFrame.max() ?? 1500) + SecureHeader.overhead + 64 + 63) & ~63
+        arena = .allocate(byteCount: arenaSlotSize * arenaSlots, alignment: 64)
+        segmentScratch = .allocate(byteCount: arenaSlotSize, alignment: 64)
+        do {
+            try NetworkNamespace.run(in: namespace) { try openSockets(family: family) }
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    private func openSockets(family: Int32) throws {
+        func socketFD() throws -> Int32 {
+            let fd = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw PortError("cannot open a UDP socket: \(SystemError("socket", errno: errno).reason)") }
+            var size: Int32 = 8 << 20
+            if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, 4) != 0 { _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, 4) }
+            if setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, 4) != 0 { _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, 4) }
+            return fd
+        }
+        func bind(_ fd: Int32, _ endpoint: UDPEndpoint, port: UInt16?) -> Int32 {
+            var address = endpoint.address
+            if let port {
+                withUnsafeMutableBytes(of: &address) { $0.storeBytes(of: port.bigEndian, toByteOffset: 2, as: UInt16.self) }
+            }
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, endpoint.length) }
+            }
+        }
+        rxFD = try socketFD()
+        guard bind(rxFD, local, port: nil) == 0 else {
+            let e = errno
+            throw PortError("cannot bind \(local.text): \(SystemError("bind", errno: e).reason)\(e == EADDRINUSE ? " (another tunnel or the kernel's vxlan uses it)" : "")")
+        }
+        for _ in 0..<Self.txSockets {
+            let fd = try socketFD()
+            txFDs.append(fd)
+            guard bind(fd, local, port: 0) == 0 else { throw PortError("cannot bind a sending socket: \(SystemError("bind", errno: errno).reason)") }
+        }
+    }
+
+    deinit {
+        close()
+        remoteAddresses.deallocate(); remoteLengths.deallocate(); remoteMaxFrame.deallocate(); remoteCounters.deallocate()
+        vxlanHeader.deallocate()
+        cacheMACs.deallocate(); cacheRemotes.deallocate(); cacheSeen.deallocate()
+        rxStarts.deallocate(); rxCapacities.deallocate(); rxLengths.deallocate(); rxSources.deallocate()
+        rxSlab?.deallocate()
+        txStarts.deallocate(); txLengths.deallocate(); txDestinations.deallocate(); txDestinationLengths.deallocate(); txRemote.deallocate()
+        arena.deallocate(); segmentScratch.deallocate()
+    }
+
+    public func close() {
+        if rxFD >= 0 { SystemCalls.close(rxFD); rxFD = -1 }
+        for fd in txFDs { SystemCalls.close(fd) }
+        txFDs.removeAll()
+    }
+
+    /// Traffic per remote (on the data-plane thread).
+    public var trafficByRemote: [RemoteCounters] { (0..<remoteCount).map { remoteCounters[$0] } }
+
+    /// New keys for a secure port (on the data-plane thread): the current one seals, both open.
+    public func rekey(_ keys: SecureKeyRing) { channel?.keys = keys }
+
+    // MARK: - Receive
+
+    public func receive(into batch: PacketBatch, counters: inout PortCounters) {
+        guard rxFD >= 0 else { return }
+        while !batch.isFull {
+            let free = min(batch.capacity - batch.count, Self.rxCapacity)
+            let first = batch.count
+            for i in 0..<free {
+                let b = batch.buffers + first + i
+                b.pointee.offset = batch.headroom
+                b.pointee.length = 0
+                b.pointee.offloadLength = 0
+                if let slab = rxSlab {
+                    rxStarts[i] = slab + i * Self.datagramRoom
+                    rxCapacities[i] = UInt32(Self.datagramRoom)
+                } else {
+                    // The VXLAN header lands in the headroom, the inner frame at the frame offset.
+                    rxStarts[i] = b.pointee.frame - VXLANHeader.headerLength
+                    rxCapacities[i] = UInt32(b.pointee.capacity - b.pointee.offset + VXLANHeader.headerLength)
+                }
+            }
+            let n = Int(vswitch_recv_batch(rxFD, rxStarts, rxCapacities, rxLengths, rxSources, UInt32(free)))
+            if n < 0 { counters.rxErrors &+= 1; return }
+            if n == 0 { return }
+            let now = UInt32(truncatingIfNeeded: SystemCalls.monotonicNanoseconds() / 1_000_000_000)
+            for i in 0..<n {
+                accept(i, from: first + i, into: batch, now: now, counters: &counters)
+            }
+            if n < free { return }
+        }
+    }
+
+    /// Checks datagram `i` (received into the buffer at slot `slot`) and commits it as a frame.
+    @inline(__always)
+    private func accept(_ i: Int, from slot: Int, into batch: PacketBatch, now: UInt32, counters: inout PortCounters) {
+        guard let remote = remoteIndex(rxSources + i) else { counters.drop(.unknownRemote); return }
+        let length = rxLengths[i]
+        guard length != UInt32.max else { counters.drop(.tunnelMalformed); return }
+        let target = batch.buffers + batch.count
+        // Frames must stay contiguous in the batch: move this datagram's buffer to the next free
+        // slot (a struct swap; the buffers themselves never move).
+        if slot != batch.count { swap(&batch.buffers[slot], &batch.buffers[batch.count]) }
+        var frameLength: Int
+        if let channel {
+            let datagram = UnsafeRawBufferPointer(start: rxStarts[i], count: Int(length))
+            let room = UnsafeMutableRawBufferPointer(start: target.pointee.frame, count: target.pointee.capacity - target.pointee.offset)
+            switch channel.open(datagram: datagram, into: room) {
+            case .frame(let byteCount, let frameVNI):
+                guard frameVNI == vni else { counters.drop(.unknownVNI); return }
+                frameLength = byteCount
+            case .dropped(let reason):
+                counters.drop(Self.dropReason(reason))
+                return
+            }
+        } else {
+            guard length >= UInt32(VXLANHeader.headerLength) else { counters.drop(.tunnelMalformed); return }
+            let header = UnsafeRawPointer(target.pointee.frame - VXLANHeader.headerLength)
+            guard header.load(as: UInt8.self) & VXLANHeader.vniValidFlag != 0 else { counters.drop(.tunnelMalformed); return }
+            let frameVNI = UInt32(bigEndian: header.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) >> 8
+            guard frameVNI == vni else { counters.drop(.unknownVNI); return }
+            frameLength = Int(length) - VXLANHeader.headerLength
+        }
+        target.pointee.length = frameLength
+        // A peer on this host (the kernel's VXLAN over a veth) may leave the inner TCP/UDP
+        // checksum partial, as it would for hardware to finish: describe it, as the pcap port does.
+        if let offload = VirtioNetHeader.infer(frame: target.pointee.frame, length: frameLength, mtu: 65_535) {
+            offload.store(to: target.pointee.frame - VirtioNetHeader.headerLength)
+            target.pointee.offloadLength = VirtioNetHeader.headerLength
+        }
+        remoteCounters[remote].rxPackets &+= 1
+        remoteCounters[remote].rxBytes &+= UInt64(frameLength)
+        if frameLength >= 12 {
+            let src = UInt64(bigEndian: UnsafeRawPointer(target.pointee.frame).loadUnaligned(fromByteOffset: 6, as: UInt64.self)) &>> 16
+            if src & 0x0100_0000_0000 == 0 { remember(src, at: remote, now: now) }
+        }
+        batch.commit()
+    }
+
+    @inline(__always)
+    private func remoteIndex(_ source: UnsafePointer<sockaddr_storage>) -> Int? {
+        for r in 0..<remoteCount where remotes[r].sameHost(as: source) { return r }
+        return nil
+    }
+
+    static func dropReason(_ r: SecureDropReason) -> DropReason {
+        switch r {
+        case .truncated, .badVersion, .unknownType, .frameTooLarge: .tunnelMalformed
+        case .unknownKey: .unknownKey
+        case .reflected: .unknownRemote
+        case .replayed: .replayed
+        case .authenticationFailed: .authenticationFailed
+        }
+    }
+
+    // MARK: - MAC -> remote
+
+    @inline(__always)
+    private static func slot(_ mac: UInt64) -> Int {
+        Int(truncatingIfNeeded: (mac &* 0x9E37_79B9_7F4A_7C15) >> 52)  // top 12 bits: 4096 slots
+    }
+
+    @inline(__always)
+    private func remember(_ mac: UInt64, at remote: Int, now: UInt32) {
+        let s = Self.slot(mac)
+        cacheMACs[s] = mac
+        cacheRemotes[s] = Int32(remote)
+        cacheSeen[s] = now
+    }
+
+    /// The remote `mac` was last seen behind, if known and fresh.
+    @inline(__always)
+    private func remote(of mac: UInt64, now: UInt32) -> Int? {
+        let s = Self.slot(mac)
+        guard cacheMACs[s] == mac, cacheRemotes[s] >= 0, now &- cacheSeen[s] <= ageingSeconds else { return nil }
+        return Int(cacheRemotes[s])
+    }
+
+    // MARK: - Transmit
+
+    public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
+        guard !txFDs.isEmpty else { return }
+        let now = UInt32(truncatingIfNeeded: SystemCalls.monotonicNanoseconds() / 1_000_000_000)
+        for i in 0..<count {
+            let b = batch.buffers + Int(indices[i])
+            let frame = UnsafeRawPointer(b.pointee.frame)
+            let length = b.pointee.length
+            guard length >= 14 else { counters.drop(.runt); continue }
+            let dst = UInt64(bigEndian: frame.loadUnaligned(as: UInt64.self)) &>> 16
+            let only = dst & 0x0100_0000_0000 == 0 ? remote(of: dst, now: now) : nil
+            let socket = Int(VXLANSourcePort.forFrame(UnsafeRawBufferPointer(start: frame, count: length))) % Self.txSockets
+            var header: VirtioNetHeader? = nil
+            if b.pointee.offloadLength == VirtioNetHeader.headerLength {
+                let h = VirtioNetHeader(loadingFrom: frame - VirtioNetHeader.headerLength)
+                if !h.isPlain { header = h }
+            }
+            if let h = header {
+                sendSegmented(frame, length: length, header: h, only: only, socket: socket, counters: &counters)
+            } else {
+                send(frame, length: length, inPlace: true, only: only, socket: socket, counters: &counters)
+            }
+        }
+        flush(counters: &counters)
+    }
+
+    /// Segments (and checksums) a frame with offload metadata, then sends each segment.
+    private func sendSegmented(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, only: Int?, socket: Int,
+                               counters: inout PortCounters) {
+        var h = header
+        // TCP segments may be made smaller than the sender's MSS: the receiver takes any size,
+        // and each then fits the tunnel without IP fragmentation. A single TCP segment too big
+        // for the tunnel becomes a superframe of one, cut the same way.
+        let limit = only.map { remoteMaxFrame[$0] } ?? minMaxFrame
+        var gso = h.gsoType.withoutECN
+        if gso == .none, length > limit, h.flags.contains(.needsChecksum), h.checksumOffset == VirtioNetHeader.tcpChecksumOffset,
+           let version = Self.ipVersion(frame, length: length) {
+            gso = version == 4 ? .tcpv4 : .tcpv6
+            h.gsoType = gso
+            h.gsoSize = UInt16(clamping: length)
+        }
+        if gso == .tcpv4 || gso == .tcpv6 {
+            let start = Int(h.checksumStart)
+            if start + 13 <= length {
+                let headers = start + Int(frame.load(fromByteOffset: start + 12, as: UInt8.self) >> 4) * 4
+                let fits = limit - headers
+                if fits > 0 && Int(h.gsoSize) > fits { h.gsoSize = UInt16(fits) }
+            }
+        }
+        var sent = 0
+        let result = GSOSegmenter.forEachSegment(
+            of: UnsafeRawBufferPointer(start: frame, count: length), header: h,
+            scratch: UnsafeMutableRawBufferPointer(start: segmentScratch, count: arenaSlotSize - SecureHeader.overhead)
+        ) { segment in
+            sent += 1
+            send(segment.baseAddress!, length: segment.count, inPlace: false, only: only, socket: socket, counters: &counters)
+            return true
+        }
+        if case .failure = result { counters.drop(.malformed) }
+    }
+
+    /// 4 or 6 for an IPv4/IPv6 frame (after up to two VLAN tags), nil otherwise.
+    private static func ipVersion(_ frame: UnsafeRawPointer, length: Int) -> Int? {
+        var offset = 12
+        while offset + 2 <= length {
+            switch UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: offset, as: UInt16.self)) {
+            case 0x0800: return 4
+            case 0x86DD: return 6
+            case 0x8100 where offset < 20, 0x88A8 where offset < 20: offset += 4
+            default: return nil
+            }
+        }
+        return nil
+    }
+
+    private var minMaxFrame: Int {
+        var m = Int.max
+        for r in 0..<remoteCount { m = min(m, remoteMaxFrame[r]) }
+        return m
+    }
+
+    /// Queues one inner frame for its remote(s). `inPlace`: the frame stays in its buffer until
+    /// the flush (VXLAN); otherwise it is copied (or sealed) into the arena first.
+    @inline(__always)
+    private func send(_ frame: UnsafeRawPointer, length: Int, inPlace: Bool, only: Int?, socket: Int, counters: inout PortCounters) {
+        let fanOut = only == nil ? remoteCount : 1
+        if txCounts[socket] + fanOut > Self.txQueueCapacity || (arenaUsed == arenaSlots && (!inPlace || channel != nil)) {
+            flush(counters: &counters)
+        }
+        var bytes = UnsafeRawPointer(frame)
+        var wire = length
+        if let channel {
+            guard length + SecureHeader.overhead <= arenaSlotSize else { counters.drop(.transmitTooBig); return }
+            let slot = arena + arenaUsed * arenaSlotSize
+            guard let sealed = channel.seal(frame: UnsafeRawBufferPointer(start: frame, count: length), vni: vni,
+                                            into: UnsafeMutableRawBufferPointer(start: slot, count: arenaSlotSize)) else {
+                counters.txErrors &+= 1
+                return
+            }
+            arenaUsed += 1
+            bytes = UnsafeRawPointer(slot)
+            wire = sealed
+        } else if !inPlace {
+            guard length <= arenaSlotSize else { counters.drop(.transmitTooBig); return }
+            let slot = arena + arenaUsed * arenaSlotSize
+            slot.copyMemory(from: frame, byteCount: length)
+            arenaUsed += 1
+            bytes = UnsafeRawPointer(slot)
+        }
+        let base = socket * Self.txQueueCapacity
+        var tooBig = false
+        for k in 0..<fanOut {
+            let r = only ?? k
+            if length > remoteMaxFrame[r] { tooBig = true; continue }
+            let q = base + txCounts[socket]
+            txStarts[q] = UnsafeMutableRawPointer(mutating: bytes)
+            txLengths[q] = UInt32(wire)
+            txDestinations[q] = UnsafePointer(remoteAddresses + r)
+            txDestinationLengths[q] = remoteLengths[r]
+            txRemote[q] = Int32(r)
+            txCounts[socket] += 1
+        }
+        if tooBig { counters.drop(.transmitTooBig) }
+    }
+
+    /// Sends every queued datagram and frees the arena.
+    private func flush(counters: inout PortCounters) {
+        let header = channel == nil ? UnsafeRawPointer(vxlanHeader) : nil
+        let headerLength = UInt32(channel == nil ? VXLANHeader.headerLength : 0)
+        for s in 0..<txFDs.count where txCounts[s] > 0 {
+            let base = s * Self.txQueueCapacity
+            let n = txCounts[s]
+            var done = 0
+            while done < n {
+                let r = Int(vswitch_send_batch_to(txFDs[s], header, headerLength, txStarts + base + done, txLengths + base + done,
+                                                  txDestinations + base + done, txDestinationLengths + base + done, UInt32(n - done)))
+                if r > 0 {
+                    for q in (base + done)..<(base + done + r) {
+                        let remote = Int(txRemote[q])
+                        let inner = UInt64(txLengths[q]) &- UInt64(channel == nil ? 0 : SecureHeader.overhead)
+                        remoteCounters[remote].txPackets &+= 1
+                        remoteCounters[remote].txBytes &+= inner
+                        counters.txPackets &+= 1
+                        counters.txBytes &+= inner
+                    }
+                    done += r
+                } else if -r == EAGAIN || -r == ENOBUFS {
+                    counters.drop(.transmitQueueFull, count: UInt64(n - done))
+                    done = n
+                } else {
+                    if -r == EMSGSIZE { counters.drop(.transmitTooBig) } else { counters.txErrors &+= 1 }
+                    done += 1
+                }
+            }
+            txCounts[s] = 0
+        }
+        arenaUsed = 0
+    }
+}
