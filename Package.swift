@@ -65,7 +65,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "vswitchctl", dependencies: [
-            "VSwitchControl", "VSwitchLab",
+            "VSwitchControl", "VSwitchLab", "VSwitchTunnel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // In-memory ports and traffic for unit tests and benchmarks (never linked into vswitchd).

@@ -90,6 +90,33 @@ public struct BridgeNICParams: Codable, Sendable {
     }
 }
 
+/// A UDP tunnel port as `show` reports it.
+public struct TunnelInfo: Codable, Sendable, Equatable {
+    public var local: String
+    public var vni: Int
+    public var encap: String
+    public var remotes: [RemoteInfo]
+    public init(local: String, vni: Int, encap: String, remotes: [RemoteInfo]) {
+        self.local = local; self.vni = vni; self.encap = encap; self.remotes = remotes
+    }
+}
+
+/// One remote of a tunnel: where it is, the largest inner frame its path carries, its traffic.
+public struct RemoteInfo: Codable, Sendable, Equatable {
+    public var address: String
+    /// The largest inner Ethernet frame (14-byte header included) the path carries; hosts on the
+    /// segment need an MTU of at most this minus 14.
+    public var maxInnerFrame: Int
+    public var rxPackets: UInt64
+    public var rxBytes: UInt64
+    public var txPackets: UInt64
+    public var txBytes: UInt64
+    public init(address: String, maxInnerFrame: Int, rxPackets: UInt64, rxBytes: UInt64, txPackets: UInt64, txBytes: UInt64) {
+        self.address = address; self.maxInnerFrame = maxInnerFrame
+        self.rxPackets = rxPackets; self.rxBytes = rxBytes; self.txPackets = txPackets; self.txBytes = txBytes
+    }
+}
+
 public struct AddPortParams: Codable, Sendable {
     public var bridge: String
     public var port: PortSpec
@@ -162,10 +189,14 @@ public struct PortInfo: Codable, Sendable, Equatable {
     public var status: String
     /// Port settings from `set-port`.
     public var settings: [String: String]?
+    /// `tun`: the addresses answered for.
+    public var peers: [String]?
+    /// `udp`: the tunnel and its remotes.
+    public var tunnel: TunnelInfo?
     public init(name: String, type: String, netns: String?, addr: String?, mtu: Int?, mac: String?, created: Bool, status: String,
-                settings: [String: String]? = nil) {
+                settings: [String: String]? = nil, peers: [String]? = nil, tunnel: TunnelInfo? = nil) {
         self.name = name; self.type = type; self.netns = netns; self.addr = addr; self.mtu = mtu; self.mac = mac
-        self.created = created; self.status = status; self.settings = settings
+        self.created = created; self.status = status; self.settings = settings; self.peers = peers; self.tunnel = tunnel
     }
 }
 

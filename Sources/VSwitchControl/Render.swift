@@ -27,7 +27,15 @@ public enum Render {
                 if let a = p.addr { out += "        addr: \(a)\n" }
                 if let m = p.mtu { out += "        mtu: \(m)\n" }
                 if let m = p.mac { out += "        mac: \(m)\n" }
-                if !p.created { out += "        existing device (kept on del-port)\n" }
+                if let peers = p.peers { out += "        peers: \(peers.joined(separator: ", "))\n" }
+                if let t = p.tunnel {
+                    out += "        local: \(t.local)  vni: \(t.vni)  encap: \(t.encap)\n"
+                    for r in t.remotes {
+                        out += "        remote \(r.address): max inner frame \(r.maxInnerFrame) (host MTU <= \(r.maxInnerFrame - 14))  rx \(r.rxPackets)  tx \(r.txPackets)\n"
+                    }
+                } else if !p.created {
+                    out += "        existing device (kept on del-port)\n"
+                }
                 for (k, v) in (p.settings ?? [:]).sorted(by: { $0.key < $1.key }) { out += "        \(k): \(v)\n" }
                 if p.status != "up" { out += "        status: \(p.status)\n" }
             }

@@ -48,6 +48,12 @@ public final class Daemon: @unchecked Sendable {
             source.resume()
             signalSources.append(source)
         }
+        // SIGHUP reads the key files of secure tunnels again (key rotation).
+        signal(SIGHUP, SIG_IGN)
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
+        hup.setEventHandler { [service] in service.reloadKeys() }
+        hup.resume()
+        signalSources.append(hup)
         signal(SIGPIPE, SIG_IGN)
         logger.info("vswitchd starting: socket \(options.socketPath), state \(options.stateDirectory)")
         queue.sync {

@@ -46,6 +46,8 @@ public final class SwitchService: @unchecked Sendable {
     var captures: [Int: Capture] = [:]
     /// NICs joined with `bridge-nic` (SwitchService+BridgeNIC).
     var bridgedNICs: [BridgedNIC] = []
+    /// Tunnel ports' oversize drops last logged, and when (rate limit).
+    var oversizeLog: [String: (UInt64, Date)] = [:]
     var nextCaptureID = 0
     /// The control queue this service is confined to (for timers); set by the daemon.
     public var queue: DispatchQueue?
@@ -150,6 +152,11 @@ public final class SwitchService: @unchecked Sendable {
         if spec.type == "pcap", spec.addr != nil || spec.mtu != nil || spec.mac != nil {
             throw fail("a pcap port binds an existing interface as it is: --addr, --mtu and --mac do not apply")
         }
+        if spec.type == "udp" {
+            if spec.addr != nil || spec.mtu != nil || spec.mac != nil { throw fail("a udp port is a socket, not a device: --addr, --mtu and --mac do not apply") }
+        } else if spec.local != nil || spec.remotes != nil || spec.vni != nil || spec.encap != nil || spec.keyFile != nil {
+            throw fail("--local, --remote, --vni, --encap and --key-file apply to udp ports only")
+        }
         if let mtu = spec.mtu, !(68...65_521).contains(mtu) { throw fail("invalid mtu \(mtu) (68-65521)") }
         if let mac = spec.mac {
             guard let m = MACAddress(mac), !m.isMulticast, !m.isZero else { throw fail("invalid mac \(mac) (a unicast MAC like 02:00:00:00:00:01)") }
@@ -197,7 +204,8 @@ public final class SwitchService: @unchecked Sendable {
             let fdbSize = b.dataPlane.perform { $0.switching.table.count }
             return BridgeInfo(name: name, settings: b.settings, ports: b.ports.map { p in
                 PortInfo(name: p.spec.name, type: p.spec.type, netns: p.spec.netns, addr: p.spec.addr, mtu: p.spec.mtu,
-                         mac: p.spec.mac, created: p.created, status: p.status, settings: p.spec.settings)
+                         mac: p.spec.mac, created: p.created, status: p.status, settings: p.spec.settings, peers: p.spec.peers,
+                         tunnel: tunnelInfo(p, on: b))
             }, fdbSize: fdbSize)
         })
     }
@@ -400,6 +408,7 @@ public final class SwitchService: @unchecked Sendable {
                     self.logger.warning("bridge \(name): MAC \(MACAddress(rawValue: e.mac)) vlan \(e.vlan) is moving between ports \(from) and \(to) (\(e.moves) moves within \(MoveTracker.window) s): a loop, or two hosts with one MAC?")
                 }
             }
+            self.logOversizeTunnelFrames()
             self.startMoveLogging()
         }
     }
@@ -452,6 +461,8 @@ public final class SwitchService: @unchecked Sendable {
             return tap
         case "pcap":
             do { return try PcapPort(name: spec.name, namespace: spec.netns) } catch { throw fail("\(error)") }
+        case "udp":
+            return try openTunnel(spec)
         case "tun":
             let tun: TUNPort
             do { tun = try TUNPort(name: spec.name, namespace: spec.netns, mac: spec.mac.flatMap(MACAddress.init), peers: spec.peers ?? []) } catch {
@@ -467,7 +478,7 @@ public final class SwitchService: @unchecked Sendable {
         }
     }
 
-    static let portTypes = ["tap", "internal", "pcap", "tun"]
+    static let portTypes = ["tap", "internal", "pcap", "tun", "udp"]
 
     func closePort(_ port: ManagedPort, on bridge: ManagedBridge) {
         if let n = port.number { bridge.dataPlane.perform { _ = $0.detach(n) } }

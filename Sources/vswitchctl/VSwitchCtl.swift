@@ -37,7 +37,7 @@ struct VSwitchCtl: ParsableCommand {
         abstract: "Configure and inspect vswitchd.",
         discussion: "Exit status: 0 on success, 1 on an error, 2 on a usage error. See vswitchctl(8) in Docs/man.",
         subcommands: [AddBridge.self, DeleteBridge.self, ListBridges.self, AddPort.self, DeletePort.self, ListPorts.self,
-                      Show.self, FDB.self, Stats.self, SetBridge.self, SetPort.self, BridgeNIC.self, UnbridgeNIC.self, Capture.self, Lab.self])
+                      Show.self, FDB.self, Stats.self, SetBridge.self, SetPort.self, BridgeNIC.self, UnbridgeNIC.self, Capture.self, GenKey.self, Lab.self])
 
     /// Runs the command line with vswitchctl's exit codes: 0 ok, 1 error, 2 usage.
     static func run() -> Never {
@@ -50,6 +50,8 @@ struct VSwitchCtl: ParsableCommand {
         } catch let error as LabFileError {
             fail(error.description)
         } catch let error as LabError {
+            fail(error.description)
+        } catch let error as CommandFailure {
             fail(error.description)
         } catch {
             let code = exitCode(for: error)

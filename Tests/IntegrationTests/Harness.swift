@@ -165,6 +165,24 @@ final class Harness: @unchecked Sendable {
         throw HarnessError("vswitchd did not come up:\n\(log_)")
     }
 
+    /// Starts another vswitchd inside namespace `ns` (its own socket and state under the test's
+    /// directory); returns its socket path, for `ctl(["--socket", path, ...])`. Ended in cleanup.
+    func startDaemon(in ns: String, name: String) throws -> String {
+        let socket = directory + "/\(name).sock"
+        let p = try spawn(ns, [productsDirectory + "/vswitchd", "--socket", socket, "--state-dir", directory + "/\(name)-state",
+                               "--log-level", "debug"], log: "\(name).log")
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if !p.isRunning { throw HarnessError("vswitchd \(name) exited: \(log(name))") }
+            if (try? ctl(["--socket", socket, "list-br"]))?.status == 0 { return socket }
+            usleep(50_000)
+        }
+        throw HarnessError("vswitchd \(name) did not come up: \(log(name))")
+    }
+
+    /// A log file a spawned process wrote.
+    func log(_ name: String) -> String { (try? String(contentsOfFile: directory + "/\(name).log", encoding: .utf8)) ?? "" }
+
     /// Sends SIGTERM to our daemon and waits for it; returns its exit status.
     @discardableResult
     func stopDaemon() -> Int32? {

@@ -1,0 +1,274 @@
+import Foundation
+import Testing
+
+/// UDP tunnel ports (SPEC section 7): interop with the kernel's VXLAN, a LAN over a tunnel between
+/// two vswitchd, multipoint, the secure mode's defences, and hostile datagrams.
+@Suite(.enabled(if: Privilege.canRun, "needs root (runs in CI)"))
+struct TunnelTests {
+    /// Two namespaces joined by an underlay veth `u0` (198.18.200.1/24 and .2/24).
+    static func underlay(_ h: Harness, _ a: String, _ b: String) throws {
+        try h.exec(a, ["ip", "link", "add", "u0", "type", "veth", "peer", "name", "u0", "netns", b]).check()
+        try h.exec(a, ["ip", "addr", "add", "198.18.200.1/24", "dev", "u0"]).check()
+        try h.exec(b, ["ip", "addr", "add", "198.18.200.2/24", "dev", "u0"]).check()
+        try h.exec(a, ["ip", "link", "set", "u0", "up"]).check()
+        try h.exec(b, ["ip", "link", "set", "u0", "up"]).check()
+    }
+
+    /// A host namespace on a TAP port of `bridge` (through the daemon at `socket`), MTU `mtu`.
+    static func host(_ h: Harness, _ suffix: String, bridge: String, ip: String, mtu: Int = 1450, socket: String? = nil) throws -> (ns: String, port: String) {
+        let ns = try h.namespace(suffix)
+        let port = h.prefix + suffix
+        try h.ctlOK((socket.map { ["--socket", $0] } ?? []) + ["add-port", bridge, port, "--netns", ns, "--addr", ip + "/24", "--mtu", String(mtu)])
+        return (ns, port)
+    }
+
+    static func iperf(_ h: Harness, from client: String, to server: String, ip: String, seconds: Int = 2) throws -> Double {
+        let srv = try h.spawn(server, ["iperf3", "-s", "-1"], log: "iperf3-\(server)-\(Int.random(in: 0..<1_000_000)).log")
+        #expect(srv.isRunning)
+        usleep(300_000)
+        let r = try h.exec(client, ["iperf3", "-c", ip, "-t", String(seconds), "-J"])
+        #expect(r.status == 0, "iperf3 \(client) -> \(ip): \(r.stderr)")
+        let report = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let end = report?["end"] as? [String: Any]
+        return (end?["sum_received"] as? [String: Any])?["bits_per_second"] as? Double ?? 0
+    }
+
+    static func ping(_ h: Harness, _ from: String, _ to: String, count: Int = 3) throws -> Bool {
+        try h.exec(from, ["ping", "-c", String(count), "-i", "0.2", "-W", "2", to]).status == 0
+    }
+
+    static func drops(_ h: Harness, _ bridge: String, _ port: String, socket: String? = nil) throws -> [String: Int] {
+        let obj = try h.ctlJSON((socket.map { ["--socket", $0] } ?? []) + ["stats", bridge, port])
+        let p = (obj["ports"] as? [[String: Any]])?.first
+        return (p?["drops"] as? [String: Any] ?? [:]).compactMapValues { $0 as? Int }
+    }
+
+    @Test func interopWithTheKernelVXLAN() throws {
+        try withHarness("kx") { h in
+            let vs = try h.namespace("vs"), kv = try h.namespace("kv")
+            try Self.underlay(h, vs, kv)
+            // The kernel side: vxlan VNI 42 on port 4789, bridged to a host's veth.
+            let hk = try h.namespace("hk")
+            try h.exec(kv, ["ip", "link", "add", "vx0", "type", "vxlan", "id", "42", "local", "198.18.200.2", "remote", "198.18.200.1",
+                            "dstport", "4789", "dev", "u0"]).check()
+            try h.exec(kv, ["ip", "link", "add", "br0", "type", "bridge"]).check()
+            try h.exec(kv, ["ip", "link", "add", "k0", "type", "veth", "peer", "name", "eth0", "netns", hk]).check()
+            for dev in ["vx0", "k0"] { try h.exec(kv, ["ip", "link", "set", dev, "master", "br0", "up"]).check() }
+            try h.exec(kv, ["ip", "link", "set", "br0", "up"]).check()
+            try h.exec(hk, ["ip", "link", "set", "eth0", "mtu", "1450"]).check()
+            try h.exec(hk, ["ip", "addr", "add", "198.18.10.2/24", "dev", "eth0"]).check()
+            try h.exec(hk, ["ip", "link", "set", "eth0", "up"]).check()
+            // vswitch: a udp port in the underlay namespace, a host on a TAP port.
+            try h.startDaemon()
+            try h.ctlOK(["add-br", "br0"])
+            let tunnel = h.prefix + "vx"
+            try h.ctlOK(["add-port", "br0", tunnel, "--type", "udp", "--netns", vs, "--local", "198.18.200.1:4789",
+                         "--remote", "198.18.200.2:4789", "--vni", "42"])
+            let h1 = try Self.host(h, "h1", bridge: "br0", ip: "198.18.10.1")
+
+            #expect(try Self.ping(h, h1.ns, "198.18.10.2"), "vswitch host -> kernel host")
+            #expect(try Self.ping(h, hk, "198.18.10.1"), "kernel host -> vswitch host")
+            // ARP (a broadcast) crossed both ways: each side resolved the other.
+            #expect(try h.exec(h1.ns, ["ip", "neigh", "show", "198.18.10.2"]).stdout.contains("lladdr"))
+            #expect(try h.exec(hk, ["ip", "neigh", "show", "198.18.10.1"]).stdout.contains("lladdr"))
+            let bits = try Self.iperf(h, from: h1.ns, to: hk, ip: "198.18.10.2")
+            #expect(bits > 30e6, "TCP through the tunnel to the kernel's VXLAN: \(Int(bits / 1e6)) Mbit/s")
+            let bitsBack = try Self.iperf(h, from: hk, to: h1.ns, ip: "198.18.10.1")
+            #expect(bitsBack > 30e6, "TCP from the kernel's VXLAN: \(Int(bitsBack / 1e6)) Mbit/s")
+            let show = try h.ctlOK(["show"])
+            #expect(show.contains("remote 198.18.200.2:4789: max inner frame 1464"), "\(show)")
+        }
+    }
+
+    /// Two vswitchd, each in its own namespace, joined by a tunnel over an underlay veth.
+    func lanOverTunnel(_ h: Harness, secure: Bool, keys: (String, String)? = nil) throws
+        -> (a: String, b: String, hA: (ns: String, port: String), hB: (ns: String, port: String), tunnel: String) {
+        let sa = try h.namespace("sa"), sb = try h.namespace("sb")
+        try Self.underlay(h, sa, sb)
+        let a = try h.startDaemon(in: sa, name: "a"), b = try h.startDaemon(in: sb, name: "b")
+        let tunnel = h.prefix + "t"
+        for (sock, local, remote, key) in [(a, "198.18.200.1", "198.18.200.2", keys?.0), (b, "198.18.200.2", "198.18.200.1", keys?.1)] {
+            try h.ctlOK(["--socket", sock, "add-br", "br0"])
+            try h.ctlOK(["--socket", sock, "add-port", "br0", tunnel, "--type", "udp", "--local", local + ":4789", "--remote", remote + ":4789"]
+                        + (secure ? ["--encap", "secure", "--key-file", key!] : []))
+        }
+        let hA = try Self.host(h, "ha", bridge: "br0", ip: "198.18.10.1", socket: a)
+        let hB = try Self.host(h, "hb", bridge: "br0", ip: "198.18.10.2", socket: b)
+        return (a, b, hA, hB, tunnel)
+    }
+
+    func keyFile(_ h: Harness, _ name: String) throws -> String {
+        let path = h.directory + "/" + name + ".key"
+        try h.ctlOK(["genkey", "-w", path])
+        return path
+    }
+
+    @Test(arguments: [false, true])
+    func lanOverATunnel(secure: Bool) throws {
+        try withHarness(secure ? "ls" : "lp") { h in
+            let key = secure ? try keyFile(h, "k") : ""
+            let t = try lanOverTunnel(h, secure: secure, keys: (key, key))
+            #expect(try Self.ping(h, t.hA.ns, "198.18.10.2"))
+            #expect(try Self.ping(h, t.hB.ns, "198.18.10.1"))
+            let bits = try Self.iperf(h, from: t.hA.ns, to: t.hB.ns, ip: "198.18.10.2")
+            #expect(bits > 30e6, "TCP over the \(secure ? "secure" : "vxlan") tunnel: \(Int(bits / 1e6)) Mbit/s")
+            // A non-IP frame crosses: EtherType 0x88B5 (local experimental), broadcast.
+            let capture = try h.spawn(t.hB.ns, ["tcpdump", "-i", t.hB.port, "-c", "1", "-n", "ether", "proto", "0x88b5"], log: "tcpdump.log")
+            usleep(500_000)
+            let send = """
+                import socket
+                s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+                s.bind(("\(t.hA.port)", 0))
+                for i in range(5): s.send(b"\\xff" * 6 + s.getsockname()[4] + b"\\x88\\xb5" + b"vswitch" + bytes(39))
+                """
+            #expect(try h.exec(t.hA.ns, ["python3", "-c", send]).status == 0)
+            for _ in 0..<50 where capture.isRunning { usleep(100_000) }
+            #expect(!capture.isRunning && capture.terminationStatus == 0, "the non-IP frame reached the far host: \(h.log("tcpdump"))")
+        }
+    }
+
+    @Test func endsWithDifferentKeysDeliverNothing() throws {
+        try withHarness("lk") { h in
+            let t = try lanOverTunnel(h, secure: true, keys: (try keyFile(h, "k1"), try keyFile(h, "k2")))
+            #expect(try !Self.ping(h, t.hA.ns, "198.18.10.2", count: 2))
+            let d = try Self.drops(h, "br0", t.tunnel, socket: t.b)
+            #expect((d["unknown-key"] ?? 0) + (d["auth-failed"] ?? 0) > 0, "\(d)")
+            let show = try h.ctlJSON(["--socket", t.b, "stats", "br0", t.hB.port])
+            let received = ((show["ports"] as? [[String: Any]])?.first?["tx_packets"] as? Int) ?? -1
+            #expect(received == 0, "nothing from A reached B's host")
+        }
+    }
+
+    @Test func forgedReplayedAndTruncatedDatagramsAreRejected() throws {
+        try withHarness("sf") { h in
+            let key = try keyFile(h, "k")
+            let t = try lanOverTunnel(h, secure: true, keys: (key, key))
+            #expect(try Self.ping(h, t.hA.ns, "198.18.10.2"))
+            // In A's underlay namespace: catch a datagram A sends to B, then send B modified,
+            // replayed and truncated copies from A's address while pings go on.
+            let sa = h.prefix + "sa"
+            let attack = """
+                import socket, struct
+                import time
+                sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL: outgoing too
+                sniff.bind(("u0", 0))
+                got = None
+                sniff.settimeout(5)
+                deadline = time.time() + 10
+                while got is None and time.time() < deadline:
+                    pkt = sniff.recv(65535)
+                    if len(pkt) < 42 or pkt[12:14] != b"\\x08\\x00": continue
+                    ihl = (pkt[14] & 15) * 4
+                    udp = pkt[14 + ihl:]
+                    if pkt[23] == 17 and struct.unpack("!H", udp[2:4])[0] == 4789 and pkt[30:34] == bytes([198, 18, 200, 2]):
+                        got = udp[8:]
+                assert got is not None, "no datagram from A to B seen"
+                out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                out.bind(("198.18.200.1", 0))
+                dst = ("198.18.200.2", 4789)
+                n = len(got)
+                for i in [0, 2, 5, 9, 15, 16, 20, n // 2, n - 17, n - 1]:
+                    b = bytearray(got); b[i] ^= 0x40; out.sendto(bytes(b), dst)
+                for _ in range(3): out.sendto(got, dst)
+                for l in [0, 1, 10, 35, 36, n - 1]: out.sendto(got[:l], dst)
+                print("sent", n)
+                """
+            let pinger = try h.spawn(t.hA.ns, ["ping", "-i", "0.2", "198.18.10.2"], log: "ping.log")
+            let r = try h.exec(sa, ["python3", "-c", attack])
+            #expect(r.status == 0, "\(r)")
+            usleep(500_000)
+            kill(pinger.processIdentifier, SIGINT)
+            pinger.waitUntilExit()
+            let d = try Self.drops(h, "br0", t.tunnel, socket: t.b)
+            // 10 modified (a changed counter may fall behind the window: counted as replayed, before
+            // any decryption), 3 replayed, 6 truncated: every one dropped and counted.
+            let rejected = ["auth-failed", "unknown-key", "tunnel-malformed", "replayed"].reduce(0) { $0 + (d[$1] ?? 0) }
+            #expect(rejected >= 19, "all \(19) counted: \(d)")
+            #expect((d["auth-failed"] ?? 0) >= 3, "modified: \(d)")
+            #expect((d["replayed"] ?? 0) >= 3, "replayed: \(d)")
+            #expect((d["tunnel-malformed"] ?? 0) >= 4, "truncated: \(d)")
+            #expect(try Self.ping(h, t.hA.ns, "198.18.10.2"), "the legitimate flow goes on")
+        }
+    }
+
+    @Test func multipointLearnsWhichRemoteEachMACIsBehind() throws {
+        try withHarness("mp") { h in
+            // Underlay: three sites on a kernel bridge in namespace ul.
+            let ul = try h.namespace("ul")
+            try h.exec(ul, ["ip", "link", "add", "br0", "type", "bridge"]).check()
+            try h.exec(ul, ["ip", "link", "set", "br0", "up"]).check()
+            var sites: [String] = []
+            for (i, s) in ["a", "b", "c"].enumerated() {
+                let ns = try h.namespace("s" + s)
+                try h.exec(ul, ["ip", "link", "add", "p" + s, "type", "veth", "peer", "name", "u0", "netns", ns]).check()
+                try h.exec(ul, ["ip", "link", "set", "p" + s, "master", "br0", "up"]).check()
+                try h.exec(ns, ["ip", "addr", "add", "198.18.201.\(i + 1)/24", "dev", "u0"]).check()
+                try h.exec(ns, ["ip", "link", "set", "u0", "up"]).check()
+                sites.append(ns)
+            }
+            try h.startDaemon()
+            var hosts: [(ns: String, port: String)] = []
+            for i in 0..<3 {
+                let bridge = "br\(i)", tunnel = h.prefix + "t\(i)"
+                try h.ctlOK(["add-br", bridge])
+                let remotes = (0..<3).filter { $0 != i }.flatMap { ["--remote", "198.18.201.\($0 + 1):4789"] }
+                try h.ctlOK(["add-port", bridge, tunnel, "--type", "udp", "--netns", sites[i], "--local", "198.18.201.\(i + 1):4789"] + remotes)
+                hosts.append(try Self.host(h, "h\(i)", bridge: bridge, ip: "198.18.10.\(i + 1)"))
+            }
+            func remoteTX(_ site: Int) throws -> [String: Int] {
+                let show = try h.ctlJSON(["show"])
+                let bridge = (show["bridges"] as? [[String: Any]])?.first { $0["name"] as? String == "br\(site)" }
+                let port = (bridge?["ports"] as? [[String: Any]])?.first { $0["type"] as? String == "udp" }
+                let remotes = (port?["tunnel"] as? [String: Any])?["remotes"] as? [[String: Any]] ?? []
+                return Dictionary(uniqueKeysWithValues: remotes.map { ($0["address"] as! String, $0["tx_packets"] as! Int) })
+            }
+            // A's ARP broadcast reaches B and C.
+            #expect(try Self.ping(h, hosts[0].ns, "198.18.10.2", count: 1))
+            let before = try remoteTX(0)
+            #expect(before["198.18.201.3:4789"] ?? 0 >= 1, "the broadcast was replicated to C: \(before)")
+            // Learned: unicast for B goes to B only.
+            #expect(try Self.ping(h, hosts[0].ns, "198.18.10.2", count: 10))
+            let after = try remoteTX(0)
+            #expect((after["198.18.201.2:4789"] ?? 0) - (before["198.18.201.2:4789"] ?? 0) >= 10, "\(before) -> \(after)")
+            #expect(after["198.18.201.3:4789"] == before["198.18.201.3:4789"], "nothing more for C: \(before) -> \(after)")
+            #expect(try Self.ping(h, hosts[2].ns, "198.18.10.2", count: 2), "C reaches B too")
+        }
+    }
+
+    @Test func randomDatagramsOfEveryLengthNeverCrashTheDaemon() throws {
+        try withHarness("fz") { h in
+            let vs = try h.namespace("vs"), far = try h.namespace("fr")
+            try Self.underlay(h, vs, far)
+            try h.startDaemon()
+            try h.ctlOK(["add-br", "br0"])
+            let tunnel = h.prefix + "vx"
+            try h.ctlOK(["add-port", "br0", tunnel, "--type", "udp", "--netns", vs, "--local", "198.18.200.1:4789", "--remote", "198.18.200.2:4789"])
+            let h1 = try Self.host(h, "h1", bridge: "br0", ip: "198.18.10.1")
+            // Every length from 0 to 65,507: random bytes, and on even lengths a valid VXLAN
+            // header for VNI 1 in front of random inner bytes (so frames reach the switch).
+            let fuzz = """
+                import os, socket
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+                s.bind(("198.18.200.2", 0))
+                pool = bytearray(os.urandom(65507 + 4096))
+                vx = bytes([8, 0, 0, 0, 0, 0, 1, 0])
+                for n in range(0, 65508):
+                    o = (n * 7919) % 4096
+                    d = pool[o:o + n]
+                    if n % 2 == 0 and n >= 8: d = vx + d[8:]
+                    s.sendto(d, ("198.18.200.1", 4789))
+                print("sent", n + 1)
+                """
+            let r = try h.exec(far, ["python3", "-c", fuzz])
+            #expect(r.status == 0 && r.stdout.contains("sent 65508"), "\(r)")
+            usleep(500_000)
+            #expect(h.daemonIsRunning, "vswitchd survived")
+            let d = try Self.drops(h, "br0", tunnel)
+            #expect((d["tunnel-malformed"] ?? 0) > 0, "\(d)")
+            // Still a working tunnel port and switch.
+            #expect(try h.ctl(["show"]).status == 0)
+            #expect(try h.exec(h1.ns, ["ip", "link", "show"]).status == 0)
+        }
+    }
+}
