@@ -129,6 +129,12 @@ final class Harness: @unchecked Sendable {
         p.standardOutput = log
         p.standardError = log
         p.standardInput = FileHandle.nullDevice
+        // Test threads run with most signals blocked, and a child inherits the mask: without
+        // this, cleanup's SIGTERM would stay pending forever.
+        var none = sigset_t(), saved = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
         try p.run()
         spawned.append(p)
         return p
@@ -274,6 +280,9 @@ final class Harness: @unchecked Sendable {
     func cleanup() {
         for p in spawned where p.isRunning {
             kill(p.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(5)
+            while p.isRunning && Date() < deadline { usleep(20_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }  // ours, by pid: a stuck one must not hang the run
             p.waitUntilExit()
         }
         spawned.removeAll()
