@@ -229,6 +229,10 @@ public final class UDPTunnelPort: DevicePort {
 
     public func receive(into batch: PacketBatch, counters: inout PortCounters) {
         guard rxFD >= 0 else { return }
+        let start = batch.count
+        // Consecutive segments of a TCP stream become one superframe (userspace GRO): one write
+        // into a TAP instead of one per 1,400 bytes.
+        defer { TCPCoalescer.coalesce(batch, from: start) }
         while !batch.isFull {
             let free = min(batch.capacity - batch.count, Self.rxCapacity)
             let first = batch.count
@@ -254,6 +258,7 @@ public final class UDPTunnelPort: DevicePort {
                 accept(i, from: first + i, into: batch, now: now, counters: &counters)
             }
             if n < free { return }
+            TCPCoalescer.coalesce(batch, from: start)
         }
     }
 
@@ -351,7 +356,7 @@ public final class UDPTunnelPort: DevicePort {
             let b = batch.buffers + Int(indices[i])
             let frame = UnsafeRawPointer(b.pointee.frame)
             let length = b.pointee.length
-            guard length >= 14 else { counters.drop(.runt); continue }
+            guard length >= 14 else { counters.drop(.transmitUnsupported); continue }
             let dst = UInt64(bigEndian: frame.loadUnaligned(as: UInt64.self)) &>> 16
             let only = dst & 0x0100_0000_0000 == 0 ? remote(of: dst, now: now) : nil
             let socket = Int(VXLANSourcePort.forFrame(UnsafeRawBufferPointer(start: frame, count: length))) % Self.txSockets
@@ -401,7 +406,7 @@ public final class UDPTunnelPort: DevicePort {
             send(segment.baseAddress!, length: segment.count, inPlace: false, only: only, socket: socket, counters: &counters)
             return true
         }
-        if case .failure = result { counters.drop(.malformed) }
+        if case .failure(let f) = result { counters.drop(f == .scratchTooSmall ? .transmitTooBig : .transmitUnsupported) }
     }
 
     /// 4 or 6 for an IPv4/IPv6 frame (after up to two VLAN tags), nil otherwise.
@@ -416,6 +421,12 @@ public final class UDPTunnelPort: DevicePort {
             }
         }
         return nil
+    }
+
+    private var maxOfMaxFrame: Int {
+        var m = 0
+        for r in 0..<remoteCount { m = max(m, remoteMaxFrame[r]) }
+        return m
     }
 
     private var minMaxFrame: Int {
@@ -435,7 +446,9 @@ public final class UDPTunnelPort: DevicePort {
         var bytes = UnsafeRawPointer(frame)
         var wire = length
         if let channel {
-            guard length + SecureHeader.overhead <= arenaSlotSize else { counters.drop(.transmitTooBig); return }
+            // Too big for every destination: drop before spending a counter and a seal on it.
+            let largest = only.map { remoteMaxFrame[$0] } ?? maxOfMaxFrame
+            guard length <= largest, length + SecureHeader.overhead <= arenaSlotSize else { counters.drop(.transmitTooBig); return }
             let slot = arena + arenaUsed * arenaSlotSize
             guard let sealed = channel.seal(frame: UnsafeRawBufferPointer(start: frame, count: length), vni: vni,
                                             into: UnsafeMutableRawBufferPointer(start: slot, count: arenaSlotSize)) else {
