@@ -33,7 +33,7 @@ public enum Render {
                     for r in t.remotes {
                         out += "        remote \(r.address): max inner frame \(r.maxInnerFrame) (host MTU <= \(r.maxInnerFrame - 14))  rx \(r.rxPackets)  tx \(r.txPackets)\n"
                     }
-                } else if !p.created {
+                } else if !p.created && p.type != "udp" {
                     out += "        existing device (kept on del-port)\n"
                 }
                 for (k, v) in (p.settings ?? [:]).sorted(by: { $0.key < $1.key }) { out += "        \(k): \(v)\n" }

@@ -108,7 +108,7 @@ public struct SecureKeyFileError: Error, Equatable, Sendable, CustomStringConver
         let file = "key file \(path)"
         switch reason {
         case .missing:
-            return "\(file) does not exist: create it with `vswitchctl genkey > \(path) && chmod 600 \(path)`"
+            return "\(file) does not exist: create it with `vswitchctl genkey -w \(path)`"
         case .unreadable(let error):
             return "cannot read \(file): \(String(cString: strerror(error)))"
         case .notRegularFile:
@@ -119,7 +119,7 @@ public struct SecureKeyFileError: Error, Equatable, Sendable, CustomStringConver
         case .tooLarge:
             return "\(file) is larger than \(SecureKeyFile.maximumByteCount) bytes, so not a key file"
         case .empty:
-            return "\(file) holds no key: put one in it with `vswitchctl genkey > \(path)`"
+            return "\(file) holds no key: make a new one with `vswitchctl genkey -w FILE`"
         case .badKey(let line):
             return "\(file) line \(line): not a key (expected base64 of 32 bytes, as `vswitchctl genkey` prints)"
         case .tooManyKeys(let line):

@@ -77,6 +77,16 @@ struct TunnelTests {
             #expect(bitsBack > 30e6, "TCP from the kernel's VXLAN: \(Int(bitsBack / 1e6)) Mbit/s")
             let show = try h.ctlOK(["show"])
             #expect(show.contains("remote 198.18.200.2:4789: max inner frame 1464"), "\(show)")
+
+            // A frame too big for the tunnel (a host with MTU 1500 pinging with DF) is dropped,
+            // counted and logged with the MTU to set; it is never fragmented.
+            let h2 = try Self.host(h, "h2", bridge: "br0", ip: "198.18.10.3", mtu: 1500)
+            #expect(try Self.ping(h, h2.ns, "198.18.10.2"), "small frames cross")
+            #expect(try !h.exec(h2.ns, ["ping", "-c", "2", "-W", "1", "-M", "do", "-s", "1472", "198.18.10.2"]).stdout.contains(" 0% packet loss"))
+            #expect((try Self.drops(h, "br0", tunnel)["tx-too-big"] ?? 0) >= 1)
+            var logged = false
+            for _ in 0..<40 where !logged { usleep(100_000); logged = h.log_.contains("set the MTU of the hosts on this segment to 1450") }
+            #expect(logged, "the log names the MTU to set")
         }
     }
 
