@@ -177,6 +177,7 @@ final class Harness: @unchecked Sendable {
         let socket = directory + "/\(name).sock"
         let p = try spawn(ns, [productsDirectory + "/vswitchd", "--socket", socket, "--state-dir", directory + "/\(name)-state",
                                "--log-level", "debug"], log: "\(name).log")
+        daemons[name] = p
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             if !p.isRunning { throw HarnessError("vswitchd \(name) exited: \(log(name))") }
@@ -185,6 +186,9 @@ final class Harness: @unchecked Sendable {
         }
         throw HarnessError("vswitchd \(name) did not come up: \(log(name))")
     }
+
+    /// The daemons started with `startDaemon(in:name:)`, by name (to signal them, by pid).
+    private(set) var daemons: [String: Process] = [:]
 
     /// A log file a spawned process wrote.
     func log(_ name: String) -> String { (try? String(contentsOfFile: directory + "/\(name).log", encoding: .utf8)) ?? "" }

@@ -137,6 +137,37 @@ struct TunnelTests {
         }
     }
 
+    /// Rolling keys over without a gap: every site accepts the new key first, then seals with it,
+    /// then drops the old one, each step a rewrite of the key file and a SIGHUP.
+    @Test func keyRotationWithSIGHUP() throws {
+        try withHarness("kr") { h in
+            let old = try keyFile(h, "old"), new = try keyFile(h, "new")
+            let file = h.directory + "/site.key"
+            func write(_ keys: [String]) throws {
+                let text = try keys.map { try String(contentsOfFile: $0, encoding: .utf8) }.joined()
+                try text.write(toFile: file, atomically: true, encoding: .utf8)
+                chmod(file, 0o600)
+            }
+            try write([old])
+            let t = try lanOverTunnel(h, secure: true, keys: (file, file))
+            #expect(try Self.ping(h, t.hA.ns, "198.18.10.2", count: 2))
+            for (step, keys) in [[old, new], [new, old], [new]].enumerated() {
+                try write(keys)
+                for name in ["a", "b"] { kill(h.daemons[name]!.processIdentifier, SIGHUP) }
+                usleep(300_000)
+                #expect(try Self.ping(h, t.hA.ns, "198.18.10.2", count: 3), "step \(step + 1) of the rollover")
+                #expect(h.log("a").contains("keys reloaded"), "\(h.log("a"))")
+            }
+            let d = try Self.drops(h, "br0", t.tunnel, socket: t.b)
+            #expect((d["unknown-key"] ?? 0) == 0 && (d["auth-failed"] ?? 0) == 0, "no gap: \(d)")
+            // A site still on the old key alone hears nothing from the new one.
+            try write([old])
+            kill(h.daemons["b"]!.processIdentifier, SIGHUP)
+            usleep(300_000)
+            #expect(try !Self.ping(h, t.hA.ns, "198.18.10.2", count: 2))
+        }
+    }
+
     @Test func endsWithDifferentKeysDeliverNothing() throws {
         try withHarness("lk") { h in
             let t = try lanOverTunnel(h, secure: true, keys: (try keyFile(h, "k1"), try keyFile(h, "k2")))
