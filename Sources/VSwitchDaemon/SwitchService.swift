@@ -426,6 +426,8 @@ public final class SwitchService: @unchecked Sendable {
 
     func openPort(_ spec: PortSpec, on bridge: ManagedBridge) throws -> ManagedPort {
         let tap = try openDevice(spec)
+        // Not yet attached: the control plane may still configure it directly.
+        if let tunnel = tap as? UDPTunnelPort { tunnel.ageingSeconds = UInt32(bridge.settings.ageingTime) }
         let handover = Handover<any VSwitchCore.Port>(tap)
         let number: PortNumber?
         do { number = try bridge.dataPlane.perform { dp in Result { try dp.attach(handover.value) } }.get() } catch {
@@ -495,7 +497,13 @@ public final class SwitchService: @unchecked Sendable {
     private func apply(_ s: BridgeSettings, to bridge: ManagedBridge) {
         bridge.settings = s
         let core = Self.coreSettings(s)
-        bridge.dataPlane.perform { $0.switching.apply(core) }
+        let ageing = UInt32(s.ageingTime)
+        let tunnels = Handover(bridge.ports.compactMap { $0.device as? UDPTunnelPort })
+        bridge.dataPlane.perform { dp in
+            dp.switching.apply(core)
+            // A tunnel forgets which remote a MAC is behind as the switch forgets the MAC.
+            for t in tunnels.value { t.ageingSeconds = ageing }
+        }
     }
 
     static func coreSettings(_ s: BridgeSettings) -> LearningSwitch.Settings {

@@ -79,7 +79,7 @@ public final class UDPTunnelPort: DevicePort {
     private let cacheMACs: UnsafeMutablePointer<UInt64>
     private let cacheRemotes: UnsafeMutablePointer<Int32>
     private let cacheSeen: UnsafeMutablePointer<UInt32>
-    /// Seconds a remembered MAC stays valid without traffic (the switch's default ageing time).
+    /// Seconds a remembered MAC stays valid without traffic: the switch's `ageing-time`.
     public var ageingSeconds: UInt32 = 300
 
     // Receive scratch.
