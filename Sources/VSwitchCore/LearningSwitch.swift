@@ -280,22 +280,8 @@ public final class LearningSwitch {
         var rxBytes: UInt64 = 0
         for f in 0..<count {
             let buffer = buffers + f
-            let length = buffer.pointee.length
-            rxBytes &+= UInt64(truncatingIfNeeded: length)
-            // One unsigned compare catches both runts (< 14) and oversize frames.
-            if UInt(bitPattern: length &- 14) > UInt(Self.maxFrameLength - 14) {
-                counters.pointee.drop(length < 14 ? .runt : .oversize); continue
-            }
-            let frame = UnsafeRawPointer(buffer.pointee.base + buffer.pointee.offset)
-            // Bytes 0..<8 and 6..<14 are inside the 14-byte header: one unaligned load per MAC.
-            let dst = UInt64(bigEndian: frame.loadUnaligned(as: UInt64.self)) &>> 16
-            let src = UInt64(bigEndian: frame.loadUnaligned(fromByteOffset: 6, as: UInt64.self)) &>> 16
-            if length < 18 {
-                let etherType = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
-                if etherType == 0x8100 || etherType == 0x88A8 { counters.pointee.drop(.malformed); continue }
-            }
-            // Group bit set (multicast/broadcast) or all zeros: not a valid source.
-            if src & 0x0100_0000_0000 != 0 || src == 0 { counters.pointee.drop(.invalidSource); continue }
+            rxBytes &+= UInt64(truncatingIfNeeded: buffer.pointee.length)
+            guard let (dst, src) = Self.addresses(of: buffer, counters: counters) else { continue }
             if learns { MACTable.learn(MACTable.key(mac: src, vlan: 0), fresh: fresh, in: layout, state: tableState) }
             let index = UInt16(truncatingIfNeeded: f)
             if dst & 0x0100_0000_0000 == 0 {
@@ -324,6 +310,30 @@ public final class LearningSwitch {
         counters.pointee.rxBytes &+= rxBytes
     }
 
+    /// The checks every frame passes first, on either path: a whole Ethernet header, a whole
+    /// 802.1Q tag if it claims one, a valid (unicast, non-zero) source. Returns the destination and
+    /// source MACs, or nil once the drop is counted.
+    @inlinable @inline(__always)
+    static func addresses(of buffer: UnsafeMutablePointer<PacketBuffer>,
+                          counters: UnsafeMutablePointer<PortCounters>) -> (dst: UInt64, src: UInt64)? {
+        let length = buffer.pointee.length
+        // One unsigned compare catches both runts (< 14) and oversize frames.
+        if UInt(bitPattern: length &- 14) > UInt(maxFrameLength - 14) {
+            counters.pointee.drop(length < 14 ? .runt : .oversize); return nil
+        }
+        let frame = UnsafeRawPointer(buffer.pointee.base + buffer.pointee.offset)
+        // Bytes 0..<8 and 6..<14 are inside the 14-byte header: one unaligned load per MAC.
+        let dst = UInt64(bigEndian: frame.loadUnaligned(as: UInt64.self)) &>> 16
+        let src = UInt64(bigEndian: frame.loadUnaligned(fromByteOffset: 6, as: UInt64.self)) &>> 16
+        if length < 18 {
+            let etherType = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
+            if etherType == 0x8100 || etherType == 0x88A8 { counters.pointee.drop(.malformed); return nil }
+        }
+        // Group bit set (multicast/broadcast) or all zeros: not a valid source.
+        if src & 0x0100_0000_0000 != 0 || src == 0 { counters.pointee.drop(.invalidSource); return nil }
+        return (dst, src)
+    }
+
     /// The dedicated path of a switch with exactly two ports: every frame that passes the checks
     /// goes to the one other port, so there is no flood fan-out, and the table is consulted only
     /// for what filtering needs: a unicast destination learned on the ingress side does not cross
@@ -342,19 +352,8 @@ public final class LearningSwitch {
         var rxBytes: UInt64 = 0
         for f in 0..<count {
             let buffer = buffers + f
-            let length = buffer.pointee.length
-            rxBytes &+= UInt64(truncatingIfNeeded: length)
-            if UInt(bitPattern: length &- 14) > UInt(Self.maxFrameLength - 14) {
-                counters.pointee.drop(length < 14 ? .runt : .oversize); continue
-            }
-            let frame = UnsafeRawPointer(buffer.pointee.base + buffer.pointee.offset)
-            let dst = UInt64(bigEndian: frame.loadUnaligned(as: UInt64.self)) &>> 16
-            let src = UInt64(bigEndian: frame.loadUnaligned(fromByteOffset: 6, as: UInt64.self)) &>> 16
-            if length < 18 {
-                let etherType = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
-                if etherType == 0x8100 || etherType == 0x88A8 { counters.pointee.drop(.malformed); continue }
-            }
-            if src & 0x0100_0000_0000 != 0 || src == 0 { counters.pointee.drop(.invalidSource); continue }
+            rxBytes &+= UInt64(truncatingIfNeeded: buffer.pointee.length)
+            guard let (dst, src) = Self.addresses(of: buffer, counters: counters) else { continue }
             MACTable.learn(MACTable.key(mac: src, vlan: 0), fresh: fresh, in: layout, state: tableState)
             if dst & 0x0100_0000_0000 == 0 {
                 let out = MACTable.lookup(MACTable.key(mac: dst, vlan: 0), in: layout)
