@@ -145,4 +145,16 @@ public enum ValueSyntax {
     private static func isHexDigit(_ b: UInt8) -> Bool {
         isDigit(b) || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "f")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "F"))
     }
+
+    /// A list of VLANs like `10,20,30-39` (each 1-4094), sorted and without repeats; nil if malformed.
+    public static func vlanList(_ text: String) -> [UInt16]? {
+        var out = Set<UInt16>()
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
+            guard (1...2).contains(bounds.count), let low = UInt16(bounds[0]), let high = UInt16(bounds.last!),
+                  (1...4094).contains(low), (1...4094).contains(high), low <= high else { return nil }
+            for v in low...high { out.insert(v) }
+        }
+        return out.sorted()
+    }
 }

@@ -81,6 +81,21 @@ public final class LearningSwitch {
     @usableFromInline let attachedCount: UnsafeMutablePointer<Int>
     @usableFromInline var ports: [(any Port)?]
 
+    // VLANs (LearningSwitch+VLAN.swift). Until a port has a VLAN mode, none of this is touched.
+    /// Per-port VLAN mode and tag (access VLAN, or a trunk's native VLAN; 0 for none).
+    @usableFromInline let vlanModes: UnsafeMutablePointer<VLANMode>
+    @usableFromInline let vlanTags: UnsafeMutablePointer<UInt16>
+    /// Per-port trunk membership: 4,096 bits (64 words) per port.
+    @usableFromInline let vlanMembers: UnsafeMutablePointer<UInt64>
+    /// How many attached ports have a VLAN mode: any makes the switch VLAN-aware.
+    @usableFromInline var vlanPorts = 0
+    /// Per frame of the batch being processed: its VLAN, with `VLANMode.taggedBit` if the frame
+    /// carries an 802.1Q tag as received.
+    @usableFromInline let frameVLANs: UnsafeMutablePointer<UInt16>
+    /// Frames retagged for one egress port at a time (allocated when the first VLAN mode is set).
+    @usableFromInline var retagged: PacketBatch?
+    @usableFromInline let retaggedIndices: UnsafeMutablePointer<UInt16>
+
     public init(settings: Settings = Settings(), batchCapacity: Int = 64) {
         precondition(batchCapacity > 0 && batchCapacity <= Int(UInt16.max))
         self.settings = settings
@@ -100,6 +115,16 @@ public final class LearningSwitch {
         attached = .allocate(capacity: Self.maxPorts)
         attachedCount = .allocate(capacity: 1)
         attachedCount.initialize(to: 0)
+        vlanModes = .allocate(capacity: Self.maxPorts)
+        vlanModes.initialize(repeating: .none, count: Self.maxPorts)
+        vlanTags = .allocate(capacity: Self.maxPorts)
+        vlanTags.initialize(repeating: 0, count: Self.maxPorts)
+        vlanMembers = .allocate(capacity: Self.maxPorts * 64)
+        vlanMembers.initialize(repeating: 0, count: Self.maxPorts * 64)
+        frameVLANs = .allocate(capacity: batchCapacity)
+        frameVLANs.initialize(repeating: 0, count: batchCapacity)
+        retaggedIndices = .allocate(capacity: batchCapacity)
+        for i in 0..<batchCapacity { (retaggedIndices + i).initialize(to: UInt16(i)) }
         ports = Array(repeating: nil, count: Self.maxPorts)
         captures = Array(repeating: nil, count: Self.maxPorts)
         captureCount = .allocate(capacity: 1)
@@ -116,6 +141,11 @@ public final class LearningSwitch {
         txCounts.deallocate()
         attached.deallocate()
         attachedCount.deallocate()
+        vlanModes.deallocate()
+        vlanTags.deallocate()
+        vlanMembers.deallocate()
+        frameVLANs.deallocate()
+        retaggedIndices.deallocate()
     }
 
     // MARK: - Ports (control path: called between batches)
@@ -126,6 +156,7 @@ public final class LearningSwitch {
         portCounters[n] = PortCounters()
         isAttached[n] = true
         portOptions[n] = 0
+        setVLAN(.none, tag: 0, members: [], for: n)
         floodLimits[n] = FloodLimit()
         txCounts[n] = 0
         ports[n] = port
@@ -140,6 +171,7 @@ public final class LearningSwitch {
         guard number >= 0, number < Self.maxPorts, isAttached[number] else { return nil }
         table.flush(port: number, includingStatic: true)
         table.setLimit(0, for: number)
+        setVLAN(.none, tag: 0, members: [], for: number)
         isAttached[number] = false
         if captures[number] != nil { setCapture(nil, for: number) }
         txCounts[number] = 0
@@ -247,6 +279,7 @@ public final class LearningSwitch {
     /// Decides where each frame of `batch` (received on `ingress`) goes, queueing it there.
     @inlinable
     public func process(_ batch: PacketBatch, from ingress: PortNumber, now: UInt64) {
+        if vlanPorts != 0 { return processVLAN(batch, from: ingress, now: now) }
         // Exactly two ports, plain options: the dedicated two-port path (SPEC section 6).
         if attachedCount.pointee == 2 && portOptions[ingress] == 0 && floodLimits[ingress].rate == 0 && settings.twoPortPath {
             let egress = attached[0] == ingress ? attached[1] : attached[0]
@@ -404,6 +437,7 @@ public final class LearningSwitch {
     /// Hands each port its queued frames, once per port. `now` stamps captured copies.
     @inlinable
     public func flush(_ batch: PacketBatch, now: UInt64 = 0) {
+        if vlanPorts != 0 { return flushVLAN(batch, now: now) }
         let capturing = captureCount.pointee != 0
         for a in 0..<attachedCount.pointee {
             let out = attached[a]

@@ -46,6 +46,10 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case replayed
     /// A secure datagram sealed with a key id the port does not hold.
     case unknownKey
+    /// A frame of a VLAN its ingress port does not carry (a tagged frame on an access port of
+    /// another VLAN, a VLAN not in a trunk's list, an untagged frame on a trunk without a native
+    /// VLAN), or bound for a port that does not carry its VLAN.
+    case vlanFiltered
 
     public var name: String {
         switch self {
@@ -69,6 +73,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .authenticationFailed: "auth-failed"
         case .replayed: "replayed"
         case .unknownKey: "unknown-key"
+        case .vlanFiltered: "vlan-filtered"
         }
     }
 

@@ -328,10 +328,9 @@ public final class SwitchService: @unchecked Sendable {
         return OK()
     }
 
-    /// Port settings vswitchd knows: impairments, `learning` and `isolated`; the rest of SPEC's
-    /// set-port keys are refused as not supported yet.
-    static let knownPortKeys = ["delay", "jitter", "loss", "rate", "learning", "isolated", "max-macs", "broadcast-limit"]
-    static let futurePortKeys = ["vlan-mode", "tag", "trunks"]
+    /// Port settings vswitchd knows: impairments, `learning`, `isolated`, limits and 802.1Q.
+    static let knownPortKeys = ["delay", "jitter", "loss", "rate", "learning", "isolated", "max-macs", "broadcast-limit",
+                                "vlan-mode", "tag", "trunks"]
 
     /// What a port's settings mean: its impairment and its switch options.
     struct PortBehaviour: Equatable {
@@ -341,6 +340,10 @@ public final class SwitchService: @unchecked Sendable {
         var maxMACs = 0
         /// Flooded frames per second accepted from the port; 0 for no limit.
         var broadcastLimit: UInt64 = 0
+        /// 802.1Q: the mode, the access or native VLAN, a trunk's VLANs.
+        var vlanMode: VLANMode = .none
+        var vlanTag: UInt16 = 0
+        var trunks: [UInt16] = []
     }
 
     static func behaviour(from settings: [String: String]) throws -> PortBehaviour {
@@ -366,16 +369,39 @@ public final class SwitchService: @unchecked Sendable {
             case "max-macs":
                 guard let n = Int(value), (0...16_777_216).contains(n) else { throw fail("invalid max-macs \(value) (0-16777216; 0 for no port limit)") }
                 b.maxMACs = n
+            case "vlan-mode":
+                switch value {
+                case "access": b.vlanMode = .access
+                case "trunk": b.vlanMode = .trunk
+                case "none", "": b.vlanMode = .none
+                default: throw fail("invalid vlan-mode \(value) (access, trunk or none)")
+                }
+            case "tag":
+                guard let v = UInt16(value), (1...4094).contains(v) else { throw fail("invalid tag \(value) (a VLAN, 1-4094)") }
+                b.vlanTag = v
+            case "trunks":
+                guard let list = ValueSyntax.vlanList(value) else { throw fail("invalid trunks \(value) (VLANs 1-4094, like 10,20,30-39)") }
+                b.trunks = list
             case "learning", "isolated":
                 guard let on = ValueSyntax.boolean(value) else { throw fail("invalid \(key) \(value) (on or off)") }
                 if key == "learning" && !on { b.options.insert(.noLearning) }
                 if key == "isolated" && on { b.options.insert(.isolated) }
             default:
-                if futurePortKeys.contains(key) { throw fail("port setting \(key) is not supported yet") }
                 throw fail("unknown port setting \(key) (known: \(knownPortKeys.joined(separator: ", ")))")
             }
         }
         if b.impairment.jitterNanoseconds > b.impairment.delayNanoseconds { throw fail("jitter must not exceed delay") }
+        // As in ovs-vsctl: a tag alone makes an access port, a trunk list alone a trunk.
+        if settings["vlan-mode"] == nil {
+            if !b.trunks.isEmpty { b.vlanMode = .trunk } else if b.vlanTag != 0 { b.vlanMode = .access }
+        }
+        switch b.vlanMode {
+        case .access where b.vlanTag == 0: throw fail("vlan-mode=access needs tag=N (the port's VLAN)")
+        case .access where !b.trunks.isEmpty: throw fail("an access port carries one VLAN: use tag=N without trunks")
+        case .trunk where b.trunks.isEmpty && b.vlanTag == 0: throw fail("vlan-mode=trunk needs trunks=LIST (and tag=N for a native VLAN)")
+        case .none where b.vlanTag != 0 || !b.trunks.isEmpty: throw fail("tag and trunks need vlan-mode access or trunk")
+        default: break
+        }
         return b
     }
 
@@ -383,7 +409,9 @@ public final class SwitchService: @unchecked Sendable {
         guard let n = port.number else { return }
         let impairment = behaviour.impairment, options = behaviour.options, maxMACs = behaviour.maxMACs
         let broadcastLimit = behaviour.broadcastLimit
+        let vlan = (behaviour.vlanMode, behaviour.vlanTag, behaviour.trunks)
         let applied = bridge.dataPlane.perform { dp -> Bool in
+            dp.switching.setVLAN(vlan.0, tag: vlan.1, members: vlan.2, for: n)
             dp.switching.setOptions(options, for: n)
             dp.switching.setFloodLimit(broadcastLimit, for: n)
             dp.switching.table.setLimit(maxMACs, for: n)

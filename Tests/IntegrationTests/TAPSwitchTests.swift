@@ -113,7 +113,7 @@ struct TAPSwitchTests {
             #expect(!fdb.contains { $0["port"] as? String == hs[1].port }, "nothing learned on a learning=off port: \(fdb)")
             let bad = try h.ctl(["set-port", "br0", hs[0].port, "isolated=maybe"])
             #expect(bad.status == 1 && bad.stderr.contains("invalid isolated"))
-            #expect(try h.ctl(["set-port", "br0", hs[0].port, "vlan-mode=trunk"]).stderr.contains("not supported yet"))
+            #expect(try h.ctl(["set-port", "br0", hs[0].port, "vlan-mode=trunk"]).stderr.contains("vlan-mode=trunk needs trunks=LIST"))
             #expect(try h.ctl(["set-port", "br0", hs[0].port, "max-macs=-3"]).stderr.contains("invalid max-macs"))
             try h.ctlOK(["set-port", "br0", hs[0].port, "max-macs=1", "broadcast-limit=100"])
             #expect(try h.ctl(["set-port", "br0", hs[0].port, "broadcast-limit=lots"]).stderr.contains("invalid broadcast-limit"))
