@@ -106,6 +106,10 @@ public final class UDPTunnelPort: DevicePort {
     private var arenaUsed = 0
     /// One segment, for secure mode (sealed from here into the arena).
     private let segmentScratch: UnsafeMutableRawPointer
+    /// Datagrams laid end to end for one UDP GSO send; and whether the kernel takes UDP_SEGMENT.
+    private let gsoBuffer: UnsafeMutableRawPointer
+    private var udpGSO = true
+    private static let gsoMaxSegments = 64
 
     public init(name: String, namespace: String? = nil, local: String?, remotes: [String], vni: UInt32, encapsulation: Encapsulation) throws {
         guard !remotes.isEmpty else { throw PortError("a udp port needs at least one --remote ADDR:PORT") }
@@ -164,6 +168,7 @@ public final class UDPTunnelPort: DevicePort {
         arenaSlotSize = ((maxInnerFrame.max() ?? 1500) + SecureHeader.overhead + 64 + 63) & ~63
         arena = .allocate(byteCount: arenaSlotSize * arenaSlots, alignment: 64)
         segmentScratch = .allocate(byteCount: arenaSlotSize, alignment: 64)
+        gsoBuffer = .allocate(byteCount: 65_536 + 2 * arenaSlotSize, alignment: 64)
         do {
             try NetworkNamespace.run(in: namespace) { try openSockets(family: family) }
         } catch {
@@ -210,7 +215,7 @@ public final class UDPTunnelPort: DevicePort {
         rxStarts.deallocate(); rxCapacities.deallocate(); rxLengths.deallocate(); rxSources.deallocate()
         rxSlab?.deallocate()
         txStarts.deallocate(); txLengths.deallocate(); txDestinations.deallocate(); txDestinationLengths.deallocate(); txRemote.deallocate()
-        arena.deallocate(); segmentScratch.deallocate()
+        arena.deallocate(); segmentScratch.deallocate(); gsoBuffer.deallocate()
     }
 
     public func close() {
@@ -397,16 +402,98 @@ public final class UDPTunnelPort: DevicePort {
                 if fits > 0 && Int(h.gsoSize) > fits { h.gsoSize = UInt16(fits) }
             }
         }
-        var sent = 0
+        if udpGSO && (gso == .tcpv4 || gso == .tcpv6) {
+            return sendGSO(frame, length: length, header: h, only: only, socket: socket, counters: &counters)
+        }
         let result = GSOSegmenter.forEachSegment(
             of: UnsafeRawBufferPointer(start: frame, count: length), header: h,
             scratch: UnsafeMutableRawBufferPointer(start: segmentScratch, count: arenaSlotSize - SecureHeader.overhead)
         ) { segment in
-            sent += 1
             send(segment.baseAddress!, length: segment.count, inPlace: false, only: only, socket: socket, counters: &counters)
             return true
         }
         if case .failure(let f) = result { counters.drop(f == .scratchTooSmall ? .transmitTooBig : .transmitUnsupported) }
+    }
+
+    /// A TCP superframe's segments as UDP GSO sends: the datagrams (header and segment, or sealed)
+    /// laid end to end, all of one size but the last, handed to the kernel in one sendmsg with
+    /// UDP_SEGMENT, which cuts them (in software late, or in the NIC). Falls back to one datagram
+    /// per segment if the kernel refuses UDP_SEGMENT.
+    private func sendGSO(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, only: Int?, socket: Int,
+                         counters: inout PortCounters) {
+        flush(counters: &counters)  // what is queued goes first: order is kept
+        let limit = local.isIPv6 ? 65_527 : 65_507
+        var used = 0, size = 0, count = 0, inner = 0
+        var last = false
+        let result = GSOSegmenter.forEachSegment(
+            of: UnsafeRawBufferPointer(start: frame, count: length), header: header,
+            scratch: UnsafeMutableRawBufferPointer(start: segmentScratch, count: arenaSlotSize - SecureHeader.overhead)
+        ) { segment in
+            let datagram = segment.count + encapsulation.overhead
+            if count > 0 && (last || datagram > size || used + datagram > limit || count == Self.gsoMaxSegments) {
+                transmitGSO(used, segment: size, count: count, inner: inner, only: only, socket: socket, counters: &counters)
+                used = 0; count = 0; inner = 0; last = false
+            }
+            if count == 0 { size = datagram } else if datagram < size { last = true }
+            let slot = gsoBuffer + used
+            if let channel {
+                guard channel.seal(frame: UnsafeRawBufferPointer(segment), vni: vni,
+                                   into: UnsafeMutableRawBufferPointer(start: slot, count: datagram)) != nil else { counters.txErrors &+= 1; return true }
+            } else {
+                slot.copyMemory(from: vxlanHeader, byteCount: VXLANHeader.headerLength)
+                (slot + VXLANHeader.headerLength).copyMemory(from: segment.baseAddress!, byteCount: segment.count)
+            }
+            used += datagram; count += 1; inner += segment.count
+            return true
+        }
+        if count > 0 { transmitGSO(used, segment: size, count: count, inner: inner, only: only, socket: socket, counters: &counters) }
+        if case .failure(let f) = result { counters.drop(f == .scratchTooSmall ? .transmitTooBig : .transmitUnsupported) }
+    }
+
+    /// Sends the `count` datagrams in `gsoBuffer[0..<used]` to the destination(s).
+    private func transmitGSO(_ used: Int, segment: Int, count: Int, inner: Int, only: Int?, socket: Int, counters: inout PortCounters) {
+        let fanOut = only == nil ? remoteCount : 1
+        for k in 0..<fanOut {
+            let r = only ?? k
+            let n = vswitch_send_gso(txFDs[socket], gsoBuffer, UInt32(used), UInt16(segment), remoteAddresses + r, remoteLengths[r])
+            if n >= 0 {
+                remoteCounters[r].txPackets &+= UInt64(count)
+                remoteCounters[r].txBytes &+= UInt64(inner)
+                counters.txPackets &+= UInt64(count)
+                counters.txBytes &+= UInt64(inner)
+            } else if -n == EAGAIN || -n == ENOBUFS {
+                counters.drop(.transmitQueueFull, count: UInt64(count))
+            } else if -n == EINVAL || -n == ENOPROTOOPT || -n == EIO || -n == EOPNOTSUPP {
+                // No UDP GSO here: send these one by one, and every later superframe too.
+                udpGSO = false
+                var offset = 0
+                while offset < used {
+                    let d = min(segment, used - offset)
+                    sendRaw(gsoBuffer + offset, length: d, to: r, socket: socket, counters: &counters)
+                    offset += d
+                }
+            } else {
+                counters.txErrors &+= 1
+            }
+        }
+    }
+
+    /// Sends one already-encapsulated datagram now (the fallback when UDP GSO is refused).
+    private func sendRaw(_ bytes: UnsafeMutableRawPointer, length: Int, to r: Int, socket: Int, counters: inout PortCounters) {
+        var start: UnsafeMutableRawPointer? = bytes
+        var size = UInt32(length)
+        var destination: UnsafePointer<sockaddr_storage>? = UnsafePointer(remoteAddresses + r)
+        var destinationLength = remoteLengths[r]
+        let n = vswitch_send_batch_to(txFDs[socket], nil, 0, &start, &size, &destination, &destinationLength, 1)
+        if n == 1 {
+            let inner = UInt64(length - encapsulation.overhead)
+            remoteCounters[r].txPackets &+= 1
+            remoteCounters[r].txBytes &+= inner
+            counters.txPackets &+= 1
+            counters.txBytes &+= inner
+        } else {
+            counters.txErrors &+= 1
+        }
     }
 
     /// 4 or 6 for an IPv4/IPv6 frame (after up to two VLAN tags), nil otherwise.

@@ -90,6 +90,12 @@ int vswitch_send_batch_to(int fd, const void *header, uint32_t header_length, vo
                           const struct sockaddr_storage *const *destinations, const uint32_t *destination_lengths,
                           unsigned count);
 
+/// One sendmsg of `length` bytes at `data` to `destination` with UDP_SEGMENT = `segment`: the
+/// kernel (or the NIC) cuts it into datagrams of `segment` bytes (the last may be shorter).
+/// Returns the bytes sent or -errno (EINVAL/ENOPROTOOPT/EIO: no UDP GSO here).
+int vswitch_send_gso(int fd, const void *data, uint32_t length, uint16_t segment,
+                     const struct sockaddr_storage *destination, uint32_t destination_length);
+
 /// The path MTU the kernel would use toward `destination` (IP_MTU / IPV6_MTU of a connected
 /// datagram socket), or -errno.
 int vswitch_path_mtu(const struct sockaddr_storage *destination, uint32_t length);
