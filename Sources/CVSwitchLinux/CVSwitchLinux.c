@@ -135,12 +135,18 @@ int vswitch_send_batch(int fd, void *const *starts, const uint32_t *lengths, uns
 // MARK: - UDP tunnel ports
 
 #include <netinet/ip.h>
+#include <netinet/udp.h>
+
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 int vswitch_recv_batch(int fd, void *const *starts, const uint32_t *capacities, uint32_t *lengths,
-                       struct sockaddr_storage *sources, unsigned count) {
-    struct mmsghdr msgs[256];
-    struct iovec iov[256];
-    if (count > 256) count = 256;
+                       struct sockaddr_storage *sources, uint16_t *segments, unsigned count) {
+    struct mmsghdr msgs[64];
+    struct iovec iov[64];
+    char control[64][CMSG_SPACE(sizeof(int))];
+    if (count > 64) count = 64;
     memset(msgs, 0, sizeof(struct mmsghdr) * count);
     for (unsigned i = 0; i < count; i++) {
         iov[i].iov_base = starts[i];
@@ -149,13 +155,28 @@ int vswitch_recv_batch(int fd, void *const *starts, const uint32_t *capacities, 
         msgs[i].msg_hdr.msg_iovlen = 1;
         msgs[i].msg_hdr.msg_name = &sources[i];
         msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+        msgs[i].msg_hdr.msg_control = control[i];
+        msgs[i].msg_hdr.msg_controllen = sizeof control[i];
     }
     int n = recvmmsg(fd, msgs, count, MSG_DONTWAIT, NULL);
     if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
     for (int i = 0; i < n; i++) {
         lengths[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? UINT32_MAX : msgs[i].msg_len;
+        segments[i] = 0;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr); cm; cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)) {
+            if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+                int size;
+                memcpy(&size, CMSG_DATA(cm), sizeof size);
+                segments[i] = size > 0 && size < 65536 ? (uint16_t)size : 0;
+            }
+        }
     }
     return n;
+}
+
+int vswitch_enable_udp_gro(int fd) {
+    int one = 1;
+    return setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) < 0 ? -errno : 0;
 }
 
 int vswitch_send_batch_to(int fd, const void *header, uint32_t header_length, void *const *starts, const uint32_t *lengths,

@@ -42,7 +42,9 @@ extension LearningSwitch {
         switch vlanModes[port] {
         case .none: return true
         case .access: return vlan == vlanTags[port]
-        case .trunk: return vlan == vlanTags[port] || vlanMembers[port &* 64 &+ Int(vlan >> 6)] & (1 << UInt64(vlan & 63)) != 0
+        case .trunk:
+            let native = vlanTags[port]
+            return (native != 0 && vlan == native) || (vlan != 0 && vlanMembers[port &* 64 &+ Int(vlan >> 6)] & (1 << UInt64(vlan & 63)) != 0)
         }
     }
 

@@ -315,7 +315,13 @@ public final class SwitchService: @unchecked Sendable {
         let bridge = try lookup(p.bridge)
         guard let port = bridge.ports.first(where: { $0.spec.name == p.port }) else { throw fail("no port \(p.port) on bridge \(p.bridge)") }
         var merged = port.spec.settings ?? [:]
-        for (k, v) in p.settings { merged[k] = v }
+        // A new vlan-mode starts the port's VLAN settings afresh: keys it does not repeat go
+        // (vlan-mode=none removes them all).
+        if let mode = p.settings["vlan-mode"] {
+            for key in ["tag", "trunks"] where p.settings[key] == nil { merged[key] = nil }
+            if mode == "none" { merged["vlan-mode"] = nil }
+        }
+        for (k, v) in p.settings where !(k == "vlan-mode" && v == "none") { merged[k] = v }
         let behaviour = try Self.behaviour(from: merged)
         let previous = port.spec.settings
         port.spec.settings = merged.isEmpty ? nil : merged

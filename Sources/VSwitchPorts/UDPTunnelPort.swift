@@ -11,9 +11,9 @@ import VSwitchWire
 /// A UDP tunnel to other switches: VXLAN (RFC 7348) or the authenticated-encrypted secure mode
 /// (SPEC section 7), point to point or multipoint.
 ///
-/// Receive: one socket bound to `--local`, drained with recvmmsg. A VXLAN datagram lands with its
-/// 8-byte header in the buffer's headroom and the inner frame where the switch expects it: no copy.
-/// A secure datagram is read into scratch and opened into the buffer. Datagrams from an address
+/// Receive: one socket bound to `--local`, with UDP_GRO, drained with recvmmsg into a slab; each
+/// datagram (a message may hold several of one flow, coalesced by the kernel) is checked and its
+/// inner frame copied (VXLAN) or opened (secure) into a pool buffer. Datagrams from an address
 /// that is not a remote, for another VNI, malformed, unauthentic or replayed are dropped and
 /// counted by reason; nothing is ever answered.
 ///
@@ -82,14 +82,18 @@ public final class UDPTunnelPort: DevicePort {
     /// Seconds a remembered MAC stays valid without traffic: the switch's `ageing-time`.
     public var ageingSeconds: UInt32 = 300
 
-    // Receive scratch.
-    private static let rxCapacity = 64
+    // Receive: messages (one datagram, or several coalesced by UDP_GRO) land in a slab and are
+    // checked, decapsulated (or opened) into pool buffers; a message the batch cannot take whole
+    // waits in the slab for the next call.
+    private static let rxMessages = 16
     private let rxStarts: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     private let rxCapacities: UnsafeMutablePointer<UInt32>
     private let rxLengths: UnsafeMutablePointer<UInt32>
     private let rxSources: UnsafeMutablePointer<sockaddr_storage>
-    private let rxSlab: UnsafeMutableRawPointer?   // secure mode: datagrams are opened out of here
+    private let rxSegments: UnsafeMutablePointer<UInt16>
+    private let rxSlab: UnsafeMutableRawPointer
     private static let datagramRoom = 65_536
+    private var pendingMessage = 0, pendingCount = 0, pendingOffset = 0
 
     // Transmit queues, one per socket, and an arena for segments and sealed datagrams.
     private static let txSockets = 4
@@ -149,14 +153,15 @@ public final class UDPTunnelPort: DevicePort {
         cacheMACs = .allocate(capacity: Self.cacheSlots); cacheMACs.initialize(repeating: 0, count: Self.cacheSlots)
         cacheRemotes = .allocate(capacity: Self.cacheSlots); cacheRemotes.initialize(repeating: -1, count: Self.cacheSlots)
         cacheSeen = .allocate(capacity: Self.cacheSlots); cacheSeen.initialize(repeating: 0, count: Self.cacheSlots)
-        rxStarts = .allocate(capacity: Self.rxCapacity)
-        rxCapacities = .allocate(capacity: Self.rxCapacity)
-        rxLengths = .allocate(capacity: Self.rxCapacity)
-        rxSources = .allocate(capacity: Self.rxCapacity)
-        if channel != nil {
-            rxSlab = .allocate(byteCount: Self.rxCapacity * Self.datagramRoom, alignment: 64)
-        } else {
-            rxSlab = nil
+        rxStarts = .allocate(capacity: Self.rxMessages)
+        rxCapacities = .allocate(capacity: Self.rxMessages)
+        rxLengths = .allocate(capacity: Self.rxMessages)
+        rxSources = .allocate(capacity: Self.rxMessages)
+        rxSegments = .allocate(capacity: Self.rxMessages)
+        rxSlab = .allocate(byteCount: Self.rxMessages * Self.datagramRoom, alignment: 64)
+        for i in 0..<Self.rxMessages {
+            rxStarts[i] = rxSlab + i * Self.datagramRoom
+            rxCapacities[i] = UInt32(Self.datagramRoom)
         }
         let q = Self.txSockets * Self.txQueueCapacity
         txStarts = .allocate(capacity: q)
@@ -196,6 +201,7 @@ public final class UDPTunnelPort: DevicePort {
             }
         }
         rxFD = try socketFD()
+        _ = vswitch_enable_udp_gro(rxFD)  // optional: without it every message is one datagram
         guard bind(rxFD, local, port: nil) == 0 else {
             let e = errno
             throw PortError("cannot bind \(local.text): \(SystemError("bind", errno: e).reason)\(e == EADDRINUSE ? " (another tunnel or the kernel's vxlan uses it)" : "")")
@@ -213,7 +219,7 @@ public final class UDPTunnelPort: DevicePort {
         vxlanHeader.deallocate()
         cacheMACs.deallocate(); cacheRemotes.deallocate(); cacheSeen.deallocate()
         rxStarts.deallocate(); rxCapacities.deallocate(); rxLengths.deallocate(); rxSources.deallocate()
-        rxSlab?.deallocate()
+        rxSegments.deallocate(); rxSlab.deallocate()
         txStarts.deallocate(); txLengths.deallocate(); txDestinations.deallocate(); txDestinationLengths.deallocate(); txRemote.deallocate()
         arena.deallocate(); segmentScratch.deallocate(); gsoBuffer.deallocate()
     }
@@ -238,50 +244,54 @@ public final class UDPTunnelPort: DevicePort {
         // Consecutive segments of a TCP stream become one superframe (userspace GRO): one write
         // into a TAP instead of one per 1,400 bytes.
         defer { TCPCoalescer.coalesce(batch, from: start) }
+        let now = UInt32(truncatingIfNeeded: SystemCalls.monotonicNanoseconds() / 1_000_000_000)
         while !batch.isFull {
-            let free = min(batch.capacity - batch.count, Self.rxCapacity)
-            let first = batch.count
-            for i in 0..<free {
-                let b = batch.buffers + first + i
-                b.pointee.offset = batch.headroom
-                b.pointee.length = 0
-                b.pointee.offloadLength = 0
-                if let slab = rxSlab {
-                    rxStarts[i] = slab + i * Self.datagramRoom
-                    rxCapacities[i] = UInt32(Self.datagramRoom)
-                } else {
-                    // The VXLAN header lands in the headroom, the inner frame at the frame offset.
-                    rxStarts[i] = b.pointee.frame - VXLANHeader.headerLength
-                    rxCapacities[i] = UInt32(b.pointee.capacity - b.pointee.offset + VXLANHeader.headerLength)
+            if pendingMessage >= pendingCount {
+                let n = Int(vswitch_recv_batch(rxFD, rxStarts, rxCapacities, rxLengths, rxSources, rxSegments, UInt32(Self.rxMessages)))
+                if n < 0 { counters.rxErrors &+= 1; return }
+                if n == 0 { return }
+                pendingMessage = 0
+                pendingCount = n
+                pendingOffset = 0
+            }
+            // A message is one datagram, or several of one flow that UDP_GRO coalesced (each
+            // `rxSegments[i]` bytes, the last maybe shorter). What does not fit this batch waits
+            // for the next call.
+            while pendingMessage < pendingCount && !batch.isFull {
+                let i = pendingMessage
+                let length = rxLengths[i]
+                guard length != UInt32.max, let remote = remoteIndex(rxSources + i) else {
+                    counters.drop(length == UInt32.max ? .tunnelMalformed : .unknownRemote)
+                    pendingMessage += 1
+                    continue
+                }
+                let total = Int(length)
+                let segment = rxSegments[i] > 0 ? Int(rxSegments[i]) : max(total, 1)
+                repeat {
+                    let size = min(segment, total - pendingOffset)
+                    accept(UnsafeRawPointer(rxStarts[i]! + pendingOffset), length: size, from: remote, into: batch, now: now,
+                           counters: &counters)
+                    pendingOffset += max(size, 1)
+                } while pendingOffset < total && !batch.isFull
+                if pendingOffset >= total {
+                    pendingMessage += 1
+                    pendingOffset = 0
                 }
             }
-            let n = Int(vswitch_recv_batch(rxFD, rxStarts, rxCapacities, rxLengths, rxSources, UInt32(free)))
-            if n < 0 { counters.rxErrors &+= 1; return }
-            if n == 0 { return }
-            let now = UInt32(truncatingIfNeeded: SystemCalls.monotonicNanoseconds() / 1_000_000_000)
-            for i in 0..<n {
-                accept(i, from: first + i, into: batch, now: now, counters: &counters)
-            }
-            if n < free { return }
             TCPCoalescer.coalesce(batch, from: start)
         }
     }
 
-    /// Checks datagram `i` (received into the buffer at slot `slot`) and commits it as a frame.
+    /// Checks one datagram from `remote` and commits its frame to the batch.
     @inline(__always)
-    private func accept(_ i: Int, from slot: Int, into batch: PacketBatch, now: UInt32, counters: inout PortCounters) {
-        guard let remote = remoteIndex(rxSources + i) else { counters.drop(.unknownRemote); return }
-        let length = rxLengths[i]
-        guard length != UInt32.max else { counters.drop(.tunnelMalformed); return }
-        let target = batch.buffers + batch.count
-        // Frames must stay contiguous in the batch: move this datagram's buffer to the next free
-        // slot (a struct swap; the buffers themselves never move).
-        if slot != batch.count { swap(&batch.buffers[slot], &batch.buffers[batch.count]) }
+    private func accept(_ datagram: UnsafeRawPointer, length: Int, from remote: Int, into batch: PacketBatch, now: UInt32,
+                        counters: inout PortCounters) {
+        let target = batch.next
+        let room = target.pointee.capacity - target.pointee.offset
         var frameLength: Int
         if let channel {
-            let datagram = UnsafeRawBufferPointer(start: rxStarts[i], count: Int(length))
-            let room = UnsafeMutableRawBufferPointer(start: target.pointee.frame, count: target.pointee.capacity - target.pointee.offset)
-            switch channel.open(datagram: datagram, into: room) {
+            switch channel.open(datagram: UnsafeRawBufferPointer(start: datagram, count: length),
+                                into: UnsafeMutableRawBufferPointer(start: target.pointee.frame, count: room)) {
             case .frame(let byteCount, let frameVNI):
                 guard frameVNI == vni else { counters.drop(.unknownVNI); return }
                 frameLength = byteCount
@@ -290,12 +300,12 @@ public final class UDPTunnelPort: DevicePort {
                 return
             }
         } else {
-            guard length >= UInt32(VXLANHeader.headerLength) else { counters.drop(.tunnelMalformed); return }
-            let header = UnsafeRawPointer(target.pointee.frame - VXLANHeader.headerLength)
-            guard header.load(as: UInt8.self) & VXLANHeader.vniValidFlag != 0 else { counters.drop(.tunnelMalformed); return }
-            let frameVNI = UInt32(bigEndian: header.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) >> 8
+            guard length >= VXLANHeader.headerLength, length - VXLANHeader.headerLength <= room else { counters.drop(.tunnelMalformed); return }
+            guard datagram.load(as: UInt8.self) & VXLANHeader.vniValidFlag != 0 else { counters.drop(.tunnelMalformed); return }
+            let frameVNI = UInt32(bigEndian: datagram.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) >> 8
             guard frameVNI == vni else { counters.drop(.unknownVNI); return }
-            frameLength = Int(length) - VXLANHeader.headerLength
+            frameLength = length - VXLANHeader.headerLength
+            target.pointee.frame.copyMemory(from: datagram + VXLANHeader.headerLength, byteCount: frameLength)
         }
         target.pointee.length = frameLength
         // A peer on this host (the kernel's VXLAN over a veth) may leave the inner TCP/UDP

@@ -251,8 +251,14 @@ func keyValues(_ args: [String]) throws -> [String: String] {
 
 struct SetPort: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "set-port", abstract: "Change port settings: delay=DURATION jitter=DURATION loss=PERCENT rate=RATE.",
-        discussion: "Impairments apply to the frames the switch sends out of PORT (into its device), e.g. delay=20ms jitter=2ms loss=1% rate=100mbit; delay=0ms loss=0 rate=0 removes them.")
+        commandName: "set-port", abstract: "Change port settings: impairments, learning, isolation, limits, VLANs.",
+        discussion: """
+            Keys: delay=DURATION jitter=DURATION loss=PERCENT rate=RATE (impairments of the frames the switch sends out of PORT; \
+            delay=0ms loss=0 rate=0 removes them), learning=on|off, isolated=on|off, max-macs=N, broadcast-limit=PPS, \
+            vlan-mode=access|trunk|none, tag=N (access VLAN, or a trunk's native VLAN), trunks=10,20,30-39. \
+            Examples: vswitchctl set-port br0 tap1 tag=10; vswitchctl set-port br0 tun0 vlan-mode=trunk trunks=10,20; \
+            vswitchctl set-port br0 tap1 vlan-mode=none
+            """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Switch name.") var bridge: String
     @Argument(help: "Port name.") var port: String

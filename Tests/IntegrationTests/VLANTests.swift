@@ -22,6 +22,10 @@ struct VLANSwitchTests {
             #expect(show.contains("vlan-mode: access") && show.contains("tag: 10"), "\(show)")
             let bad = try h.ctl(["set-port", "br0", hs[0].port, "vlan-mode=access", "tag=5000"])
             #expect(bad.status == 1 && bad.stderr.contains("invalid tag"))
+            // vlan-mode=none takes the port out of VLANs again: with every port back, VLAN-unaware.
+            for host in hs { try h.ctlOK(["set-port", "br0", host.port, "vlan-mode=none"]) }
+            #expect(try h.exec(hs[0].ns, ["ping", "-c", "2", "-i", "0.2", "-W", "1", "198.18.10.3"]).status == 0, "one segment again")
+            #expect(try !h.ctlOK(["show"]).contains("tag: 10"))
         }
     }
 

@@ -127,3 +127,14 @@ final class OffloadCapture: Port {
         }
     }
 }
+
+@Suite struct VLANTrunkWithoutNativeTests {
+    @Test func aTrunkWithoutANativeVLANCarriesNoUntaggedFrames() {
+        let (sw, ports) = makeSwitch(ports: 3)
+        sw.setVLAN(.trunk, tag: 0, members: [10], for: 1)
+        sw.setVLAN(.access, tag: 10, members: [], for: 2)
+        // Port 0 has no mode: its untagged frames are VLAN 0, which the trunk does not carry.
+        let out = send(sw, ports, from: 0, [bytes(of: MAC.broadcast) + bytes(of: MAC.a) + [0x88, 0xB5] + [UInt8](repeating: 1, count: 46)])
+        #expect(out[1].isEmpty && out[2].isEmpty)
+    }
+}

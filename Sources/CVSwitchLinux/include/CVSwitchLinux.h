@@ -76,11 +76,16 @@ int vswitch_send_batch(int fd, void *const *starts, const uint32_t *lengths, uns
 
 #include <netinet/in.h>
 
-/// recvmmsg of up to `count` (at most 256) datagrams, datagram i into the `capacities[i]` bytes at
-/// `starts[i]`, its length in `lengths[i]` (UINT32_MAX if it was truncated) and its source in
-/// `sources[i]`. Non-blocking. Returns how many were received (0 if none) or -errno.
+/// recvmmsg of up to `count` (at most 64) messages, message i into the `capacities[i]` bytes at
+/// `starts[i]`, its length in `lengths[i]` (UINT32_MAX if it was truncated), its source in
+/// `sources[i]`, and in `segments[i]` the size of the datagrams UDP_GRO coalesced into it (0: one
+/// datagram). Non-blocking. Returns how many were received (0 if none) or -errno.
 int vswitch_recv_batch(int fd, void *const *starts, const uint32_t *capacities, uint32_t *lengths,
-                       struct sockaddr_storage *sources, unsigned count);
+                       struct sockaddr_storage *sources, uint16_t *segments, unsigned count);
+
+/// setsockopt(SOL_UDP, UDP_GRO, 1): the kernel may hand several datagrams of one flow over as one
+/// message. Returns 0 or -errno.
+int vswitch_enable_udp_gro(int fd);
 
 /// sendmmsg of `count` (at most 256) datagrams, datagram i being the `header_length` bytes at
 /// `header` (none if 0: one header shared by every datagram, never copied) followed by the
