@@ -190,6 +190,9 @@ public final class LabBuilder {
             try ensureAddresses(link.addresses, on: link.interface, in: node, nl)
             try ensureAddresses(peerAddresses, on: peerInterface, in: peer, peerNL)
         }
+        if case .switchPort(let sw) = link.kind, let vlan = link.vlan {
+            _ = try client.call(.setPort, SetPortParams(bridge: sw, port: link.interface, settings: ["tag": String(vlan)]), as: OK.self)
+        }
         guard let imp = link.impairment else { return }
         switch link.kind {
         case .switchPort(let sw):

@@ -72,6 +72,7 @@ private struct ParsedLink {
     var mtu: Int?
     var mac: String?
     var impairment: LabImpairment?
+    var vlan: Int?
 }
 
 private struct ParsedRoute {
@@ -98,7 +99,7 @@ private struct LabFileParser {
     static let switchKeys = ["ageing-time", "max-macs", "flood-unknown"]
     static let nodeKeys = ["links", "routes"]
     static let linkKeys = ["switch", "node", "addr", "peer-addr", "name", "peer-name", "mtu", "mac",
-                           "delay", "jitter", "loss", "rate"]
+                           "delay", "jitter", "loss", "rate", "vlan"]
     static let routeKeys = ["to", "via", "dev"]
 
     func fail(_ line: Int, _ field: String, _ message: String) -> LabFileError {
@@ -277,6 +278,8 @@ private struct LabFileParser {
                 else { link.peerName = value; link.peerNameLine = valueLine }
             case "mtu":
                 link.mtu = try integer(value, entry, in: 68...65_521, unit: "bytes")
+            case "vlan":
+                link.vlan = try integer(value, entry, in: 1...4094, unit: "(a VLAN)")
             case "mac":
                 guard let mac = LabValues.unicastMAC(value) else {
                     throw fail(valueLine, entry.field, "\(quoted(value)) is not a unicast MAC address (like 02:00:00:00:00:01)")
@@ -322,14 +325,16 @@ private struct LabFileParser {
         case (.some, .some):
             let entry = entries.first { $0.key == "node" }!
             throw fail(entry.keyLine, entry.field, "a link has either `switch:` or `node:`, not both")
+        case (nil, .some):
+            if let entry = entries.first(where: { $0.key == "vlan" }) {
+                throw fail(entry.keyLine, entry.field, "`vlan` is only for switch links (`switch:`), not veth links")
+            }
         case (.some, nil):
             for key in ["peer-addr", "peer-name"] {
                 if let entry = entries.first(where: { $0.key == key }) {
                     throw fail(entry.keyLine, entry.field, "`\(key)` is only for veth links (`node:`), not switch links")
                 }
             }
-        case (nil, .some):
-            break
         }
         if let (_, entry) = jitter, delay == nil {
             throw fail(entry.keyLine, entry.field, "jitter needs a delay (add `delay:` to this link)")
@@ -450,7 +455,7 @@ private struct LabFileParser {
                     kind = .veth(peerNode: peer, peerAddresses: link.peerAddresses, peerInterface: peerInterface)
                 }
                 links.append(LabLink(kind: kind, interface: interface, addresses: link.addresses, mtu: link.mtu,
-                                     mac: link.mac, impairment: link.impairment, line: link.line))
+                                     mac: link.mac, impairment: link.impairment, vlan: link.vlan, line: link.line))
             }
             nodes.append(LabNode(name: node.name, namespace: LabNames.namespace(lab: lab, node: node.name),
                                  links: links, routes: node.routes.map(\.route)))

@@ -107,13 +107,15 @@ public struct LabLink: Sendable, Equatable {
     public var mac: String?
     /// Delay, jitter, loss, rate on this interface's egress (this node's end only); nil: none.
     public var impairment: LabImpairment?
+    /// `vlan:` 1-4094: a switch link is an access port of that VLAN; nil: no VLAN.
+    public var vlan: Int?
     /// The line of the link in the file (for messages).
     public var line: Int
 
     public init(kind: Kind, interface: String, addresses: [String], mtu: Int? = nil, mac: String? = nil,
-                impairment: LabImpairment? = nil, line: Int) {
+                impairment: LabImpairment? = nil, vlan: Int? = nil, line: Int) {
         self.kind = kind; self.interface = interface; self.addresses = addresses; self.mtu = mtu; self.mac = mac
-        self.impairment = impairment; self.line = line
+        self.impairment = impairment; self.vlan = vlan; self.line = line
     }
 }
 

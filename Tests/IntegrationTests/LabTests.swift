@@ -38,6 +38,23 @@ struct LabTests {
         }
     }
 
+    /// The vlans.yaml example: two VLANs on one switch, a router node with a leg in each.
+    @Test func vlansExampleKeepsVLANsApartUntilTheRouterForwards() throws {
+        try Self.withLab("v") { h, name, file in
+            let example = try String(contentsOfFile: packageRoot + "/etc/labs/vlans.yaml", encoding: .utf8)
+            let f = try file(example.replacingOccurrences(of: "name: vlans", with: "name: \(name)"))
+            try h.ctlOK(["lab", "up", f])
+            func ping(_ from: String, _ to: String) throws -> Bool {
+                try h.ctl(["lab", "exec", f, from, "--", "ping", "-c", "2", "-i", "0.2", "-W", "1", to]).status == 0
+            }
+            #expect(try ping("h1", "198.18.10.254"), "h1 reaches the router in VLAN 10")
+            #expect(try ping("h2", "198.18.20.254"), "h2 reaches the router in VLAN 20")
+            #expect(try !ping("h1", "198.18.20.1"), "no forwarding yet: VLAN 10 does not reach VLAN 20")
+            try h.ctlOK(["lab", "exec", f, "r1", "--", "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            #expect(try ping("h1", "198.18.20.1"), "through the router")
+        }
+    }
+
     @Test func twoHostsUpStatusDown() throws {
         try Self.withLab("a") { h, name, file in
             let before = try Self.leftovers(name)

@@ -61,6 +61,10 @@ private let head = "name: demo\nswitches: { sw1: {} }\nnodes:\n"
         BadLab("node name starts with digit", head + "  1h: {}\n", line: 4, field: "nodes.1h", "not a valid node name"),
         BadLab("duplicate node", head + "  h1: {}\n  h1: {}\n", line: 5, field: "nodes.h1", "duplicate key"),
         BadLab("unknown node key", head + "  h1:\n    link: []\n", line: 5, field: "nodes.h1.link", "unknown node key", "links, routes"),
+        BadLab("vlan out of range", head + "  h1:\n    links:\n      - { switch: sw1, vlan: 4095 }\n", line: 6,
+               field: "nodes.h1.links[0].vlan", "\"4095\"", "1 to 4094"),
+        BadLab("vlan on a veth", head + "  h1:\n    links:\n      - { node: h2, vlan: 10 }\n  h2: {}\n", line: 6,
+               field: "nodes.h1.links[0].vlan", "only for switch links"),
         BadLab("links not a list", head + "  h1:\n    links: { switch: sw1 }\n", line: 5, field: "nodes.h1.links", "must be a list"),
         BadLab("link is a scalar", head + "  h1:\n    links: [ sw1 ]\n", line: 5, field: "nodes.h1.links[0]", "a link must be a mapping"),
 
