@@ -114,6 +114,8 @@ public final class UDPTunnelPort: DevicePort {
     private let gsoBuffer: UnsafeMutableRawPointer
     private var udpGSO = true
     private static let gsoMaxSegments = 64
+    /// Room for every datagram of one 64 KiB superframe cut into the smallest segments we make.
+    private static let gsoCapacity = 256 * 1024
 
     public init(name: String, namespace: String? = nil, local: String?, remotes: [String], vni: UInt32, encapsulation: Encapsulation) throws {
         guard !remotes.isEmpty else { throw PortError("a udp port needs at least one --remote ADDR:PORT") }
@@ -173,7 +175,7 @@ public final class UDPTunnelPort: DevicePort {
         arenaSlotSize = ((maxInnerFrame.max() ?? 1500) + SecureHeader.overhead + 64 + 63) & ~63
         arena = .allocate(byteCount: arenaSlotSize * arenaSlots, alignment: 64)
         segmentScratch = .allocate(byteCount: arenaSlotSize, alignment: 64)
-        gsoBuffer = .allocate(byteCount: 65_536 + 2 * arenaSlotSize, alignment: 64)
+        gsoBuffer = .allocate(byteCount: Self.gsoCapacity, alignment: 64)
         do {
             try NetworkNamespace.run(in: namespace) { try openSockets(family: family) }
         } catch {
@@ -437,6 +439,9 @@ public final class UDPTunnelPort: DevicePort {
                          counters: inout PortCounters) {
         flush(counters: &counters)  // what is queued goes first: order is kept
         let limit = local.isIPv6 ? 65_527 : 65_507
+        if channel == nil {
+            return sendGSOInPlace(frame, length: length, header: header, limit: limit, only: only, socket: socket, counters: &counters)
+        }
         var used = 0, size = 0, count = 0, inner = 0
         var last = false
         let result = GSOSegmenter.forEachSegment(
@@ -464,12 +469,57 @@ public final class UDPTunnelPort: DevicePort {
         if case .failure(let f) = result { counters.drop(f == .scratchTooSmall ? .transmitTooBig : .transmitUnsupported) }
     }
 
+    /// VXLAN: the segments are built straight into `gsoBuffer`, each behind its VXLAN header, and
+    /// sent in runs that fit one UDP GSO send (65,507 bytes, 64 datagrams).
+    private func sendGSOInPlace(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, limit: Int, only: Int?, socket: Int,
+                                counters: inout PortCounters) {
+        let h = VXLANHeader.headerLength
+        var used = 0, count = 0, size = 0, inner = 0
+        let result = GSOSegmenter.forEachSegment(
+            of: UnsafeRawBufferPointer(start: frame, count: length), header: header,
+            scratch: UnsafeMutableRawBufferPointer(start: segmentScratch, count: arenaSlotSize - SecureHeader.overhead),
+            placement: { segment in
+                guard used + h + segment <= Self.gsoCapacity else { return nil }
+                let slot = gsoBuffer + used
+                slot.copyMemory(from: vxlanHeader, byteCount: h)
+                return slot + h
+            },
+            usesPlacement: true
+        ) { segment in
+            if count == 0 { size = segment.count + h }
+            used += segment.count + h
+            inner += segment.count
+            count += 1
+            return true
+        }
+        if case .failure(let f) = result { counters.drop(f == .scratchTooSmall ? .transmitTooBig : .transmitUnsupported); return }
+        guard count > 0 else { return }
+        // Runs of equal datagrams (the last may be shorter), each one send.
+        let perRun = max(1, min(Self.gsoMaxSegments, limit / size))
+        var offset = 0, sent = 0
+        while sent < count {
+            let n = min(perRun, count - sent)
+            let bytes = min(n * size, used - offset)
+            let innerBytes = bytes - n * h
+            transmitGSO(from: offset, bytes, segment: size, count: n, inner: innerBytes, only: only, socket: socket, counters: &counters)
+            offset += bytes
+            sent += n
+        }
+        _ = inner
+    }
+
     /// Sends the `count` datagrams in `gsoBuffer[0..<used]` to the destination(s).
     private func transmitGSO(_ used: Int, segment: Int, count: Int, inner: Int, only: Int?, socket: Int, counters: inout PortCounters) {
+        transmitGSO(from: 0, used, segment: segment, count: count, inner: inner, only: only, socket: socket, counters: &counters)
+    }
+
+    /// Sends the `count` datagrams in `gsoBuffer[start..<start + used]` to the destination(s).
+    private func transmitGSO(from start: Int, _ used: Int, segment: Int, count: Int, inner: Int, only: Int?, socket: Int,
+                             counters: inout PortCounters) {
         let fanOut = only == nil ? remoteCount : 1
         for k in 0..<fanOut {
             let r = only ?? k
-            let n = vswitch_send_gso(txFDs[socket], gsoBuffer, UInt32(used), UInt16(segment), remoteAddresses + r, remoteLengths[r])
+            let n = vswitch_send_gso(txFDs[socket], gsoBuffer + start, UInt32(used), UInt16(segment), remoteAddresses + r, remoteLengths[r])
             if n >= 0 {
                 remoteCounters[r].txPackets &+= UInt64(count)
                 remoteCounters[r].txBytes &+= UInt64(inner)
@@ -483,7 +533,7 @@ public final class UDPTunnelPort: DevicePort {
                 var offset = 0
                 while offset < used {
                     let d = min(segment, used - offset)
-                    sendRaw(gsoBuffer + offset, length: d, to: r, socket: socket, counters: &counters)
+                    sendRaw(gsoBuffer + start + offset, length: d, to: r, socket: socket, counters: &counters)
                     offset += d
                 }
             } else {

@@ -71,10 +71,16 @@ public enum GSOSegmenter {
     ///
     /// Returns the number of frames `frame` makes (1 unless segmented), whether or not `body`
     /// stopped early, or the failure; on failure `body` was not called.
+    ///
+    /// `placement`, for GSO segments: given a segment's length, where to build it instead of
+    /// `scratch` (so a caller can lay segments out end to end where they will be sent from, with
+    /// no second copy); nil stops the segmentation there (as `body` returning false does).
     public static func forEachSegment(
         of frame: UnsafeRawBufferPointer,
         header: VirtioNetHeader?,
         scratch: UnsafeMutableRawBufferPointer,
+        placement: (Int) -> UnsafeMutableRawPointer? = { _ in nil },
+        usesPlacement: Bool = false,
         _ body: (UnsafeRawBufferPointer) -> Bool
     ) -> Result<Int, Failure> {
         guard let header else {
@@ -137,6 +143,11 @@ public enum GSOSegmenter {
         var payloadOffset = 0
         for index in 0..<segmentCount {
             let chunk = min(segmentSize, payloadLength - payloadOffset)
+            var destination = destination
+            if usesPlacement {
+                guard let placed = placement(headersEnd + chunk) else { break }
+                destination = placed
+            }
             destination.copyMemory(from: source, byteCount: headersEnd)
             (destination + headersEnd).copyMemory(from: source + headersEnd + payloadOffset, byteCount: chunk)
             let segment = UnsafeMutableRawBufferPointer(start: destination, count: headersEnd + chunk)

@@ -76,6 +76,39 @@ import VSwitchWire
         #expect(output.segments.allSatisfy { $0.count <= superframe.headersEnd + Self.mss })
     }
 
+    /// With `placement`, segments are built end to end where the caller says, each behind room
+    /// for an 8-byte header, and come out the same as through the scratch.
+    @Test func placementBuildsSegmentsEndToEnd() {
+        let superframe = OffloadFrame(ipv6: false, vlan: false, payload: OffloadFrame.payload(count: Self.payloadCount),
+                                      tcpFlags: 0x10, checksum: .partial)
+        let expected = segments(of: superframe.bytes, header: Self.tsoHeader(superframe)).segments
+        let area = UnsafeMutableRawBufferPointer.allocate(byteCount: 128 * 1024, alignment: 8)
+        defer { area.deallocate() }
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 8)
+        defer { scratch.deallocate() }
+        var used = 0
+        var handed: [[UInt8]] = []
+        let result = superframe.bytes.withUnsafeBytes { frame in
+            GSOSegmenter.forEachSegment(of: frame, header: Self.tsoHeader(superframe), scratch: scratch,
+                                        placement: { length in
+                                            defer { used += 8 + length }
+                                            return area.baseAddress! + used + 8
+                                        }, usesPlacement: true) { segment in
+                #expect(segment.baseAddress == UnsafeRawPointer(area.baseAddress! + used - segment.count), "built in place")
+                handed.append(Array(segment))
+                return true
+            }
+        }
+        #expect(result == .success(expected.count))
+        #expect(handed == expected)
+        // Laid out end to end: segment i starts 8 bytes after segment i-1 ends.
+        var offset = 8
+        for segment in expected {
+            #expect(Array(area[offset..<offset + segment.count]) == segment)
+            offset += segment.count + 8
+        }
+    }
+
     @Test(arguments: [false, true])
     func segmentsUDPSuperframes(ipv6: Bool) {
         let superframe = OffloadFrame(ipv6: ipv6, vlan: true, tcp: false, payload: OffloadFrame.payload(count: 9_000),
