@@ -75,11 +75,11 @@ let package = Package(
         // Core benchmark driver (Tools/bench runs it, also under callgrind).
         .executableTarget(name: "vswitch-bench", dependencies: ["VSwitchCore", "VSwitchTesting", "CMallocCounter"]),
 
-        .testTarget(name: "VSwitchWireTests", dependencies: ["VSwitchWire"]),
+        .testTarget(name: "VSwitchWireTests", dependencies: ["VSwitchWire", "VSwitchTesting"]),
         .testTarget(name: "VSwitchCoreTests", dependencies: ["VSwitchCore", "VSwitchTesting", "CMallocCounter"]),
         .testTarget(name: "VSwitchNetlinkTests", dependencies: ["VSwitchNetlink", "VSwitchSystem"]),
         .testTarget(name: "VSwitchPortsTests", dependencies: ["VSwitchPorts", "VSwitchCore", "VSwitchWire", "VSwitchTesting", "VSwitchNetlink", "CMallocCounter"]),
-        .testTarget(name: "VSwitchTunnelTests", dependencies: ["VSwitchTunnel", "VSwitchWire", "CMallocCounter"]),
+        .testTarget(name: "VSwitchTunnelTests", dependencies: ["VSwitchTunnel", "VSwitchWire", "VSwitchTesting", "CMallocCounter"]),
         .testTarget(name: "VSwitchControlTests", dependencies: ["VSwitchControl"]),
         .testTarget(name: "VSwitchLabTests", dependencies: ["VSwitchLab"]),
         .testTarget(name: "IntegrationTests", dependencies: ["VSwitchControl", "VSwitchNetlink", "VSwitchSystem"]),

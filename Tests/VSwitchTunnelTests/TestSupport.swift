@@ -1,5 +1,6 @@
 // Shared helpers for the tunnel tests: hex fixtures, a seeded generator, frame builders, and
 // temporary key files.
+import VSwitchTesting
 import Glibc
 @testable import VSwitchTunnel
 
@@ -17,18 +18,8 @@ func bytes(_ hex: String) -> [UInt8] {
     return stride(from: 0, to: digits.count, by: 2).map { value(digits[$0]) << 4 | value(digits[$0 + 1]) }
 }
 
-/// SplitMix64: reproducible randomness for fuzz loops.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
+/// The project's seeded generator (VSwitchTesting), for reproducible fuzz loops.
+typealias SeededGenerator = SplitMix64
 
 extension Array where Element == UInt8 {
     static func random(count: Int, using generator: inout SeededGenerator) -> [UInt8] {

@@ -1,5 +1,6 @@
 // Shared helpers for the wire tests: byte fixtures from hex, buffers at chosen alignments, and a
 // seeded random generator so fuzz runs are reproducible.
+import VSwitchTesting
 
 /// Bytes from hex text; whitespace is ignored, so fixtures can be laid out like a hex dump.
 func bytes(_ hex: String) -> [UInt8] {
@@ -34,18 +35,8 @@ func emitted(count: Int, _ emit: (UnsafeMutableRawBufferPointer) -> Int?) -> (by
     return (buffer, result)
 }
 
-/// SplitMix64: tiny, fast, and good enough to drive fuzz loops reproducibly.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
+/// The project's seeded generator (VSwitchTesting), for reproducible fuzz loops.
+typealias SeededGenerator = SplitMix64
 
 extension Array where Element == UInt8 {
     static func random(count: Int, using generator: inout SeededGenerator) -> [UInt8] {
