@@ -62,6 +62,9 @@ public final class UDPTunnelPort: DevicePort {
     public let encapsulation: Encapsulation
     /// The largest inner Ethernet frame (header included) each remote's path carries.
     public let maxInnerFrame: [Int]
+    /// The smallest and largest of them (what fits every remote, what fits any).
+    private let smallestMaxFrame: Int
+    private let largestMaxFrame: Int
     public var readinessDescriptor: Int32 { rxFD }
 
     private var rxFD: Int32 = -1
@@ -138,6 +141,8 @@ public final class UDPTunnelPort: DevicePort {
             guard mtu > 0 else { throw PortError("no route to remote \(remote.text): \(SystemError("connect", errno: -mtu).reason)") }
             return Int(mtu) - outer
         }
+        smallestMaxFrame = maxInnerFrame.min() ?? 0
+        largestMaxFrame = maxInnerFrame.max() ?? 0
         if case .secure(let keys) = encapsulation { channel = SecureChannel(keys: keys) } else { channel = nil }
 
         remoteAddresses = .allocate(capacity: resolved.count)
@@ -402,7 +407,7 @@ public final class UDPTunnelPort: DevicePort {
         // TCP segments may be made smaller than the sender's MSS: the receiver takes any size,
         // and each then fits the tunnel without IP fragmentation. A single TCP segment too big
         // for the tunnel becomes a superframe of one, cut the same way.
-        let limit = only.map { remoteMaxFrame[$0] } ?? minMaxFrame
+        let limit = only.map { remoteMaxFrame[$0] } ?? smallestMaxFrame
         var gso = h.gsoType.withoutECN
         if gso == .none, length > limit, h.flags.contains(.needsChecksum), h.checksumOffset == VirtioNetHeader.tcpChecksumOffset,
            let version = Self.ipVersion(frame, length: length) {
@@ -450,7 +455,7 @@ public final class UDPTunnelPort: DevicePort {
         ) { segment in
             let datagram = segment.count + encapsulation.overhead
             if count > 0 && (last || datagram > size || used + datagram > limit || count == Self.gsoMaxSegments) {
-                transmitGSO(used, segment: size, count: count, inner: inner, only: only, socket: socket, counters: &counters)
+                transmitGSO(from: 0, used, segment: size, count: count, inner: inner, only: only, socket: socket, counters: &counters)
                 used = 0; count = 0; inner = 0; last = false
             }
             if count == 0 { size = datagram } else if datagram < size { last = true }
@@ -465,7 +470,7 @@ public final class UDPTunnelPort: DevicePort {
             used += datagram; count += 1; inner += segment.count
             return true
         }
-        if count > 0 { transmitGSO(used, segment: size, count: count, inner: inner, only: only, socket: socket, counters: &counters) }
+        if count > 0 { transmitGSO(from: 0, used, segment: size, count: count, inner: inner, only: only, socket: socket, counters: &counters) }
         if case .failure(let f) = result { counters.drop(f == .scratchTooSmall ? .transmitTooBig : .transmitUnsupported) }
     }
 
@@ -474,7 +479,7 @@ public final class UDPTunnelPort: DevicePort {
     private func sendGSOInPlace(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, limit: Int, only: Int?, socket: Int,
                                 counters: inout PortCounters) {
         let h = VXLANHeader.headerLength
-        var used = 0, count = 0, size = 0, inner = 0
+        var used = 0, count = 0, size = 0
         let result = GSOSegmenter.forEachSegment(
             of: UnsafeRawBufferPointer(start: frame, count: length), header: header,
             scratch: UnsafeMutableRawBufferPointer(start: segmentScratch, count: arenaSlotSize - SecureHeader.overhead),
@@ -488,7 +493,6 @@ public final class UDPTunnelPort: DevicePort {
         ) { segment in
             if count == 0 { size = segment.count + h }
             used += segment.count + h
-            inner += segment.count
             count += 1
             return true
         }
@@ -505,14 +509,9 @@ public final class UDPTunnelPort: DevicePort {
             offset += bytes
             sent += n
         }
-        _ = inner
     }
 
     /// Sends the `count` datagrams in `gsoBuffer[0..<used]` to the destination(s).
-    private func transmitGSO(_ used: Int, segment: Int, count: Int, inner: Int, only: Int?, socket: Int, counters: inout PortCounters) {
-        transmitGSO(from: 0, used, segment: segment, count: count, inner: inner, only: only, socket: socket, counters: &counters)
-    }
-
     /// Sends the `count` datagrams in `gsoBuffer[start..<start + used]` to the destination(s).
     private func transmitGSO(from start: Int, _ used: Int, segment: Int, count: Int, inner: Int, only: Int?, socket: Int,
                              counters: inout PortCounters) {
@@ -574,17 +573,6 @@ public final class UDPTunnelPort: DevicePort {
         return nil
     }
 
-    private var maxOfMaxFrame: Int {
-        var m = 0
-        for r in 0..<remoteCount { m = max(m, remoteMaxFrame[r]) }
-        return m
-    }
-
-    private var minMaxFrame: Int {
-        var m = Int.max
-        for r in 0..<remoteCount { m = min(m, remoteMaxFrame[r]) }
-        return m
-    }
 
     /// Queues one inner frame for its remote(s). `inPlace`: the frame stays in its buffer until
     /// the flush (VXLAN); otherwise it is copied (or sealed) into the arena first.
@@ -598,7 +586,7 @@ public final class UDPTunnelPort: DevicePort {
         var wire = length
         if let channel {
             // Too big for every destination: drop before spending a counter and a seal on it.
-            let largest = only.map { remoteMaxFrame[$0] } ?? maxOfMaxFrame
+            let largest = only.map { remoteMaxFrame[$0] } ?? largestMaxFrame
             guard length <= largest, length + SecureHeader.overhead <= arenaSlotSize else { counters.drop(.transmitTooBig); return }
             let slot = arena + arenaUsed * arenaSlotSize
             guard let sealed = channel.seal(frame: UnsafeRawBufferPointer(start: frame, count: length), vni: vni,
