@@ -28,6 +28,7 @@ public enum ControlMethod: String, CaseIterable, Sendable {
     case captureStop = "capture-stop"
     case bridgeNIC = "bridge-nic"
     case unbridgeNIC = "unbridge-nic"
+    case stpShow = "stp-show"
 }
 
 /// JSON-RPC error codes: the standard ones, and the application's in the -32000 range.
@@ -171,8 +172,66 @@ public struct BridgeSettings: Codable, Sendable, Equatable {
     public var ageingTime: Int
     public var maxMacs: Int
     public var floodUnknown: Bool
+    /// `stp=on`: the spanning tree (RSTP, with 802.1D toward legacy bridges) runs on every port.
+    public var stp: Bool?
+    /// Bridge priority (0-61440, steps of 4096), hello time, forward delay and max age (seconds).
+    public var stpPriority: Int?
+    public var stpHelloTime: Int?
+    public var stpForwardDelay: Int?
+    public var stpMaxAge: Int?
+    /// The bridge address of the spanning tree (a locally administered MAC chosen when the switch
+    /// is made, kept across restarts).
+    public var stpAddress: String?
     public init(ageingTime: Int = 300, maxMacs: Int = 65_536, floodUnknown: Bool = true) {
         self.ageingTime = ageingTime; self.maxMacs = maxMacs; self.floodUnknown = floodUnknown
+    }
+}
+
+// MARK: - Spanning tree
+
+/// `stp-show`: the bridge's spanning-tree view, and each port's role and state.
+public struct STPShowResult: Codable, Sendable, Equatable {
+    public var bridge: String
+    public var enabled: Bool
+    /// Bridge identifiers as priority.address, e.g. "8000.02:5e:10:00:00:01".
+    public var bridgeID: String?
+    public var rootID: String?
+    public var rootPathCost: UInt32?
+    /// The root port's name; nil when this bridge is the root.
+    public var rootPort: String?
+    public var isRoot: Bool?
+    public var helloTime: Int?
+    public var forwardDelay: Int?
+    public var maxAge: Int?
+    public var topologyChanges: UInt64?
+    /// Seconds since the last topology change.
+    public var sinceTopologyChange: UInt64?
+    public var ports: [STPPortInfo]
+    public init(bridge: String, enabled: Bool, ports: [STPPortInfo] = []) { self.bridge = bridge; self.enabled = enabled; self.ports = ports }
+}
+
+public struct STPPortInfo: Codable, Sendable, Equatable {
+    public var port: String
+    /// Port identifier as priority.number, e.g. "128.3".
+    public var id: String
+    /// disabled, root, designated, alternate or backup.
+    public var role: String
+    /// discarding, learning or forwarding.
+    public var state: String
+    public var cost: UInt32
+    public var edge: Bool
+    /// "rstp", or "stp" toward a legacy 802.1D bridge.
+    public var `protocol`: String
+    public var designatedBridge: String
+    public var designatedPort: String
+    public var bpdusReceived: UInt64
+    public var bpdusSent: UInt64
+    public var bpdusInvalid: UInt64
+    public init(port: String, id: String, role: String, state: String, cost: UInt32, edge: Bool, protocol: String,
+                designatedBridge: String, designatedPort: String, bpdusReceived: UInt64, bpdusSent: UInt64, bpdusInvalid: UInt64) {
+        self.port = port; self.id = id; self.role = role; self.state = state; self.cost = cost; self.edge = edge
+        self.protocol = `protocol`; self.designatedBridge = designatedBridge; self.designatedPort = designatedPort
+        self.bpdusReceived = bpdusReceived; self.bpdusSent = bpdusSent; self.bpdusInvalid = bpdusInvalid
     }
 }
 

@@ -20,6 +20,7 @@ public enum Render {
         for b in result.bridges {
             out += "Bridge \(b.name)\n"
             out += "    ageing_time: \(b.settings.ageingTime)  max_macs: \(b.settings.maxMacs)  flood_unknown: \(b.settings.floodUnknown ? "on" : "off")  fdb_size: \(b.fdbSize)\n"
+            if b.settings.stp == true { out += "    stp: on\n" }
             for p in b.ports {
                 out += "    Port \(p.name)\n"
                 out += "        type: \(p.type)\n"
@@ -44,6 +45,26 @@ public enum Render {
     }
 
     /// Columns as `ovs-appctl fdb/show`, plus whether the entry is static.
+    /// Like `ovs-appctl rstp/show` and `brctl showstp`: the bridge, the root, then a port table.
+    public static func stp(_ r: STPShowResult) -> String {
+        guard r.enabled else { return "---- \(r.bridge) ----\nstp: off (set \(r.bridge) stp=on)\n" }
+        var out = "---- \(r.bridge) ----\n"
+        out += "Root ID:     \(r.rootID ?? "-")\n"
+        if r.isRoot == true {
+            out += "             This bridge is the root\n"
+        } else {
+            out += "             cost \(r.rootPathCost ?? 0), root port \(r.rootPort ?? "-")\n"
+        }
+        out += "Bridge ID:   \(r.bridgeID ?? "-")\n"
+        out += "             hello \(r.helloTime ?? 0) s, max age \(r.maxAge ?? 0) s, forward delay \(r.forwardDelay ?? 0) s\n"
+        let since = r.sinceTopologyChange.map { ", last \($0) s ago" } ?? ""
+        out += "             topology changes \(r.topologyChanges ?? 0)\(since)\n\n"
+        out += table(["Interface", "Role", "State", "Cost", "Pri.Nbr", "Edge", "Proto", "BPDUs rx", "BPDUs tx"], r.ports.map { p in
+            [p.port, p.role, p.state, String(p.cost), p.id, p.edge ? "yes" : "no", p.protocol, String(p.bpdusReceived), String(p.bpdusSent)]
+        }, rightAligned: [3, 7, 8])
+        return out
+    }
+
     public static func fdb(_ result: FDBShowResult) -> String {
         let rows = result.entries.map { e in
             [e.port, String(e.vlan), e.mac, e.static ? "-" : String(e.age), (e.static ? "static" : "learned") + (e.moving ? ",moving" : "")]

@@ -87,6 +87,8 @@ extension LearningSwitch {
             let buffer = batch.buffers + f
             rxBytes &+= UInt64(truncatingIfNeeded: buffer.pointee.length)
             guard let (dst, src) = Self.addresses(of: buffer, counters: counters) else { continue }
+            // Link-local frames (BPDUs) are untagged and belong to no VLAN.
+            if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 { linkLocal(buffer, to: dst, from: ingress, counters: counters); continue }
             let frame = UnsafeRawPointer(buffer.pointee.frame)
             let tagged = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self)) == 0x8100
             let vid = tagged ? UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) & 0xFFF : 0
@@ -104,15 +106,13 @@ extension LearningSwitch {
                     continue
                 }
                 if !floodUnknown { counters.pointee.drop(.unknownUnicast); continue }
-            } else if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 {
-                counters.pointee.drop(.linkLocal); continue
             }
             if limitsFlooding {
                 if floodLimit.pointee.tokens == 0 { counters.pointee.drop(.floodLimit); continue }
                 floodLimit.pointee.tokens &-= 1
             }
-            for a in 0..<attachedCount.pointee {
-                let out = attached[a]
+            for a in 0..<floodCount.pointee {
+                let out = floodPorts[a]
                 if out == ingress || !carries(out, vlan) { continue }
                 if isolated && portOptions[out] & PortOptions.isolated.rawValue != 0 { continue }
                 enqueue(index, for: out)
@@ -140,6 +140,7 @@ extension LearningSwitch {
             let count = txCounts[out]
             if count == 0 { continue }
             txCounts[out] = 0
+            if portStates[out] != 0 { portCounters[out].drop(.stpBlocked, count: UInt64(count)); continue }
             let queue = txQueues + out &* batchCapacity
             // Split the queue: as-is frames stay in `queue[0..<kept]`, the rest are copied.
             var kept = 0

@@ -96,6 +96,28 @@ public final class LearningSwitch {
     @usableFromInline var retagged: PacketBatch?
     @usableFromInline let retaggedIndices: UnsafeMutablePointer<UInt16>
 
+    // Spanning tree (LearningSwitch+SpanningTree.swift). Without it every port forwards.
+    /// Per-port `SpanningTree.ForwardingState` (0 forwarding, 1 learning, 2 discarding), read once
+    /// per batch for the ingress port and once per batch for each egress port with frames.
+    @usableFromInline let portStates: UnsafeMutablePointer<UInt8>
+    /// The ports that flood: attached ports that forward, in attach order (all attached ports
+    /// while the spanning tree is off).
+    @usableFromInline let floodPorts: UnsafeMutablePointer<Int>
+    @usableFromInline let floodCount: UnsafeMutablePointer<Int>
+    @usableFromInline var spanningTree: SpanningTree?
+    /// BPDUs received in the current batch, handed to the spanning tree after it: frames of up to
+    /// `bpduSlotSize` bytes in fixed slots, with their ports.
+    @usableFromInline let bpduInbox: UnsafeMutableRawPointer
+    @usableFromInline let bpduLengths: UnsafeMutablePointer<Int>
+    @usableFromInline let bpduPorts: UnsafeMutablePointer<Int>
+    @usableFromInline let bpduCount: UnsafeMutablePointer<Int>
+    @usableFromInline static var bpduSlots: Int { 64 }
+    @usableFromInline static var bpduSlotSize: Int { 128 }
+    /// A small batch for sending BPDUs (allocated when the spanning tree starts).
+    var bpduBatch: PacketBatch?
+    var spanningTreeClock: UInt64 = 0
+    var spanningTreeParameters: [PortNumber: SpanningTree.PortParameters] = [:]
+
     public init(settings: Settings = Settings(), batchCapacity: Int = 64) {
         precondition(batchCapacity > 0 && batchCapacity <= Int(UInt16.max))
         self.settings = settings
@@ -129,6 +151,16 @@ public final class LearningSwitch {
         captures = Array(repeating: nil, count: Self.maxPorts)
         captureCount = .allocate(capacity: 1)
         captureCount.initialize(to: 0)
+        portStates = .allocate(capacity: Self.maxPorts)
+        portStates.initialize(repeating: 0, count: Self.maxPorts)
+        floodPorts = .allocate(capacity: Self.maxPorts)
+        floodCount = .allocate(capacity: 1)
+        floodCount.initialize(to: 0)
+        bpduInbox = .allocate(byteCount: Self.bpduSlots * Self.bpduSlotSize, alignment: 8)
+        bpduLengths = .allocate(capacity: Self.bpduSlots)
+        bpduPorts = .allocate(capacity: Self.bpduSlots)
+        bpduCount = .allocate(capacity: 1)
+        bpduCount.initialize(to: 0)
     }
 
     deinit {
@@ -146,6 +178,13 @@ public final class LearningSwitch {
         vlanMembers.deallocate()
         frameVLANs.deallocate()
         retaggedIndices.deallocate()
+        portStates.deallocate()
+        floodPorts.deallocate()
+        floodCount.deallocate()
+        bpduInbox.deallocate()
+        bpduLengths.deallocate()
+        bpduPorts.deallocate()
+        bpduCount.deallocate()
     }
 
     // MARK: - Ports (control path: called between batches)
@@ -162,6 +201,8 @@ public final class LearningSwitch {
         ports[n] = port
         attached[attachedCount.pointee] = n
         attachedCount.pointee += 1
+        portStates[n] = 0
+        if let stp = spanningTree { addToSpanningTree(n, stp) } else { rebuildFloodPorts() }
         return n
     }
 
@@ -182,6 +223,13 @@ public final class LearningSwitch {
             (attached + i).update(from: attached + i + 1, count: n - i - 1)
             attachedCount.pointee = n - 1
         }
+        portStates[number] = 0
+        spanningTreeParameters[number] = nil
+        if let stp = spanningTree {
+            stp.removePort(number)
+            applySpanningTree(stp, now: spanningTreeClock)
+        }
+        rebuildFloodPorts()
         return port
     }
 
@@ -272,6 +320,7 @@ public final class LearningSwitch {
             if captureCount.pointee != 0, let ring = captures[ingress] { Self.copy(batch, all: n, into: ring, now: now) }
             process(batch, from: ingress, now: now)
             flush(batch, now: now)
+            if bpduCount.pointee != 0 { receiveBPDUs(now: now) }
         }
         return n
     }
@@ -279,9 +328,11 @@ public final class LearningSwitch {
     /// Decides where each frame of `batch` (received on `ingress`) goes, queueing it there.
     @inlinable
     public func process(_ batch: PacketBatch, from ingress: PortNumber, now: UInt64) {
+        // A port the spanning tree has not let forward (yet): BPDUs and learning only.
+        if portStates[ingress] != 0 { return processBlocked(batch, from: ingress, now: now) }
         if vlanPorts != 0 { return processVLAN(batch, from: ingress, now: now) }
-        // Exactly two ports, plain options: the dedicated two-port path (SPEC section 6).
-        if attachedCount.pointee == 2 && portOptions[ingress] == 0 && floodLimits[ingress].rate == 0 && settings.twoPortPath {
+        // Exactly two ports that forward, plain options: the dedicated two-port path (SPEC section 6).
+        if attachedCount.pointee == 2 && floodCount.pointee == 2 && portOptions[ingress] == 0 && floodLimits[ingress].rate == 0 && settings.twoPortPath {
             let egress = attached[0] == ingress ? attached[1] : attached[0]
             return processTwoPort(batch, from: ingress, to: egress, now: now)
         }
@@ -331,7 +382,7 @@ public final class LearningSwitch {
                 }
                 if !floodUnknown { counters.pointee.drop(.unknownUnicast); continue }
             } else if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 {
-                counters.pointee.drop(.linkLocal); continue
+                linkLocal(buffer, to: dst, from: ingress, counters: counters); continue
             }
             if limitsFlooding {
                 if floodLimit.pointee.tokens == 0 { counters.pointee.drop(.floodLimit); continue }
@@ -393,7 +444,7 @@ public final class LearningSwitch {
                 if out == ingress { counters.pointee.drop(.filtered); continue }
                 if out < 0 && !floodUnknown { counters.pointee.drop(.unknownUnicast); continue }
             } else if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 {
-                counters.pointee.drop(.linkLocal); continue
+                linkLocal(buffer, to: dst, from: ingress, counters: counters); continue
             }
             queue[queued] = UInt16(truncatingIfNeeded: f)
             queued &+= 1
@@ -406,8 +457,8 @@ public final class LearningSwitch {
     @inlinable @inline(__always)
     func flood(_ index: UInt16, except ingress: PortNumber, skippingIsolated: Bool) {
         let txQueues = self.txQueues, txCounts = self.txCounts, capacity = batchCapacity
-        for a in 0..<attachedCount.pointee {
-            let out = attached[a]
+        for a in 0..<floodCount.pointee {
+            let out = floodPorts[a]
             if out == ingress { continue }
             if skippingIsolated && portOptions[out] & PortOptions.isolated.rawValue != 0 { continue }
             let n = txCounts[out]
@@ -444,6 +495,8 @@ public final class LearningSwitch {
             let count = txCounts[out]
             if count == 0 { continue }
             txCounts[out] = 0
+            // Known unicast for a port the spanning tree keeps from forwarding.
+            if portStates[out] != 0 { portCounters[out].drop(.stpBlocked, count: UInt64(count)); continue }
             if capturing, let ring = captures[out] { Self.copy(batch, indices: txQueues + out &* batchCapacity, count: count, into: ring, now: now) }
             ports[out].unsafelyUnwrapped.transmit(batch, indices: txQueues + out &* batchCapacity, count: count, counters: &portCounters[out])
         }

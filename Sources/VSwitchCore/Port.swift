@@ -24,3 +24,13 @@ public protocol Port: AnyObject {
     /// `txErrors` when it refused a frame).
     func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters)
 }
+
+/// What the spanning tree asks of a port (with defaults for ports that cannot tell).
+public protocol LinkStatePort: Port {
+    /// Whether the link is up (administratively up and with carrier). The spanning tree polls it
+    /// about ten times a second, so a cut link is noticed at once rather than after three hellos.
+    var isLinkUp: Bool { get }
+}
+
+/// A port that carries only IP (a TUN port): it never gets BPDUs and acts as an edge port.
+public protocol LayerThreePort: Port {}

@@ -50,6 +50,11 @@ public enum DropReason: Int, CaseIterable, Sendable {
     /// another VLAN, a VLAN not in a trunk's list, an untagged frame on a trunk without a native
     /// VLAN), or bound for a port that does not carry its VLAN.
     case vlanFiltered
+    /// Received on a port the spanning tree keeps discarding or learning (a blocked alternate or
+    /// backup port, or one still waiting to forward); BPDUs are not counted here.
+    case stpDiscarding
+    /// Known unicast bound for a port the spanning tree keeps from forwarding.
+    case stpBlocked
 
     public var name: String {
         switch self {
@@ -74,12 +79,15 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .replayed: "replayed"
         case .unknownKey: "unknown-key"
         case .vlanFiltered: "vlan-filtered"
+        case .stpDiscarding: "stp-discarding"
+        case .stpBlocked: "stp-blocked"
         }
     }
 
     /// Whether the drop happened on receive (counted in `rxDrops`) or on transmit (`txDrops`).
     public var isTransmit: Bool {
         self == .transmitQueueFull || self == .transmitTooBig || self == .impairmentLoss || self == .transmitUnsupported
+            || self == .stpBlocked
     }
 }
 

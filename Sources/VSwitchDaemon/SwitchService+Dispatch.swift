@@ -47,6 +47,7 @@ extension SwitchService {
             case .captureStop: return JSONRPC.encodeResponse(id: id, result: try captureStop(params(CaptureParams.self)))
             case .bridgeNIC: return JSONRPC.encodeResponse(id: id, result: try bridgeNIC(params(BridgeNICParams.self)))
             case .unbridgeNIC: return JSONRPC.encodeResponse(id: id, result: try unbridgeNIC(params(BridgeNICParams.self)))
+            case .stpShow: return JSONRPC.encodeResponse(id: id, result: try stpShow(params(BridgeParams.self)))
             }
         } catch let e as JSONRPC.ErrorObject {
             return JSONRPC.encodeError(id: id, e)

@@ -301,13 +301,15 @@ public final class SwitchService: @unchecked Sendable {
                 guard let v = parseSwitch(value) else { throw fail("invalid flood-unknown \(value) (on or off)") }
                 s.floodUnknown = v
             default:
-                throw fail("unknown setting \(key) (known: ageing-time, max-macs, flood-unknown)")
+                if try setSpanningTree(key, value, in: &s) { continue }
+                throw fail("unknown setting \(key) (known: ageing-time, max-macs, flood-unknown, \(Self.spanningTreeKeys.joined(separator: ", ")))")
             }
         }
+        try checkSpanningTreeTimes(s)
         let previous = bridge.settings
         apply(s, to: bridge)
         try commit { self.apply(previous, to: bridge) }
-        logger.info("bridge \(p.bridge): ageing-time=\(s.ageingTime) max-macs=\(s.maxMacs) flood-unknown=\(s.floodUnknown ? "on" : "off")")
+        logger.info("bridge \(p.bridge): ageing-time=\(s.ageingTime) max-macs=\(s.maxMacs) flood-unknown=\(s.floodUnknown ? "on" : "off")\(spanningTreeSummary(s))")
         return OK()
     }
 
@@ -336,7 +338,7 @@ public final class SwitchService: @unchecked Sendable {
 
     /// Port settings vswitchd knows: impairments, `learning`, `isolated`, limits and 802.1Q.
     static let knownPortKeys = ["delay", "jitter", "loss", "rate", "learning", "isolated", "max-macs", "broadcast-limit",
-                                "vlan-mode", "tag", "trunks"]
+                                "vlan-mode", "tag", "trunks", "stp-cost", "stp-port-priority", "stp-edge"]
 
     /// What a port's settings mean: its impairment and its switch options.
     struct PortBehaviour: Equatable {
@@ -350,6 +352,8 @@ public final class SwitchService: @unchecked Sendable {
         var vlanMode: VLANMode = .none
         var vlanTag: UInt16 = 0
         var trunks: [UInt16] = []
+        /// Spanning-tree port parameters (used while `stp=on`).
+        var stp = SpanningTree.PortParameters()
     }
 
     static func behaviour(from settings: [String: String]) throws -> PortBehaviour {
@@ -388,6 +392,19 @@ public final class SwitchService: @unchecked Sendable {
             case "trunks":
                 guard let list = ValueSyntax.vlanList(value) else { throw fail("invalid trunks \(value) (VLANs 1-4094, like 10,20,30-39)") }
                 b.trunks = list
+            case "stp-cost":
+                guard let n = UInt32(value), (1...200_000_000).contains(n) else { throw fail("invalid stp-cost \(value) (1-200000000)") }
+                b.stp.pathCost = n
+            case "stp-port-priority":
+                guard let n = UInt8(value), n <= 240, n % 16 == 0 else { throw fail("invalid stp-port-priority \(value) (0-240, in steps of 16)") }
+                b.stp.priority = n
+            case "stp-edge":
+                switch value {
+                case "auto": b.stp.adminEdge = false; b.stp.autoEdge = true
+                case "on": b.stp.adminEdge = true; b.stp.autoEdge = true
+                case "off": b.stp.adminEdge = false; b.stp.autoEdge = false
+                default: throw fail("invalid stp-edge \(value) (auto, on or off)")
+                }
             case "learning", "isolated":
                 guard let on = ValueSyntax.boolean(value) else { throw fail("invalid \(key) \(value) (on or off)") }
                 if key == "learning" && !on { b.options.insert(.noLearning) }
@@ -411,12 +428,17 @@ public final class SwitchService: @unchecked Sendable {
         return b
     }
 
-    private func applySettings(of port: ManagedPort, on bridge: ManagedBridge, _ behaviour: PortBehaviour) throws {
+    func applySettings(of port: ManagedPort, on bridge: ManagedBridge, _ behaviour: PortBehaviour) throws {
         guard let n = port.number else { return }
         let impairment = behaviour.impairment, options = behaviour.options, maxMACs = behaviour.maxMACs
         let broadcastLimit = behaviour.broadcastLimit
         let vlan = (behaviour.vlanMode, behaviour.vlanTag, behaviour.trunks)
+        var stp = behaviour.stp
+        // A multipoint tunnel is a shared segment: no proposal/agreement handshake on it.
+        if (port.spec.remotes?.count ?? 0) > 1 { stp.pointToPoint = false }
+        let stpParameters = stp
         let applied = bridge.dataPlane.perform { dp -> Bool in
+            dp.switching.setSpanningTreeParameters(stpParameters, for: n)
             dp.switching.setVLAN(vlan.0, tag: vlan.1, members: vlan.2, for: n)
             dp.switching.setOptions(options, for: n)
             dp.switching.setFloodLimit(broadcastLimit, for: n)
@@ -449,12 +471,15 @@ public final class SwitchService: @unchecked Sendable {
 
     // MARK: - Helpers
 
-    private func makeBridge(_ name: String, settings: BridgeSettings) throws -> ManagedBridge {
+    private func makeBridge(_ name: String, settings given: BridgeSettings) throws -> ManagedBridge {
+        var settings = given
+        if settings.stpAddress.flatMap(MACAddress.init) == nil { settings.stpAddress = Self.randomBridgeAddress().description }
         let dp: DataPlane
         do { dp = try DataPlane(name: name, settings: Self.coreSettings(settings)) } catch { throw fail("cannot create bridge \(name): \(error)") }
         do { try dp.start() } catch { throw fail("cannot start bridge \(name): \(error)") }
         let bridge = ManagedBridge(name: name, settings: settings, dataPlane: dp)
         bridges[name] = bridge
+        applySpanningTree(settings, to: bridge)
         return bridge
     }
 
@@ -473,11 +498,9 @@ public final class SwitchService: @unchecked Sendable {
             throw fail("bridge \(bridge.name) is full (\(LearningSwitch.maxPorts) ports)")
         }
         let port = ManagedPort(spec: spec, device: tap, number: number, status: "up", created: tap.created)
-        if let settings = spec.settings, !settings.isEmpty {
-            do { try applySettings(of: port, on: bridge, Self.behaviour(from: settings)) } catch {
-                closePort(port, on: bridge)
-                throw error
-            }
+        do { try applySettings(of: port, on: bridge, Self.behaviour(from: spec.settings ?? [:])) } catch {
+            closePort(port, on: bridge)
+            throw error
         }
         return port
     }
@@ -538,6 +561,7 @@ public final class SwitchService: @unchecked Sendable {
             // A tunnel forgets which remote a MAC is behind as the switch forgets the MAC.
             for t in tunnels.value { t.ageingSeconds = ageing }
         }
+        applySpanningTree(s, to: bridge)
     }
 
     static func coreSettings(_ s: BridgeSettings) -> LearningSwitch.Settings {

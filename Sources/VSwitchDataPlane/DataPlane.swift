@@ -30,6 +30,7 @@ public final class DataPlane: @unchecked Sendable {
     public let batchCapacity: Int
     public static let roundsPerWakeup = 8
     static let doorbellToken = UInt64.max
+    static let treeServiceInterval: UInt64 = 100_000_000
 
     /// Valid only on the data-plane thread (and before `start`).
     public let switching: LearningSwitch
@@ -114,6 +115,7 @@ public final class DataPlane: @unchecked Sendable {
         let sw = switching
         let capacity = batchCapacity
         var lastSweep = SystemCalls.monotonicNanoseconds()
+        var lastTreeService = lastSweep
         var timeout: Int32 = 1000
         while running {
             let ready = epoll.wait(timeoutMilliseconds: timeout)
@@ -130,6 +132,15 @@ public final class DataPlane: @unchecked Sendable {
                 lastSweep = now
             }
             timeout = timedPorts.isEmpty ? 1000 : serviceTimedPorts(now: SystemCalls.monotonicNanoseconds())
+            // The spanning tree polls links and ticks ten times a second (a cut link is noticed
+            // within 100 ms); a switch without it sleeps as long as it likes.
+            if sw.spanningTreeRuns {
+                if now &- lastTreeService >= Self.treeServiceInterval {
+                    sw.serviceSpanningTree(now: now)
+                    lastTreeService = now
+                }
+                timeout = min(timeout, Int32(Self.treeServiceInterval / 1_000_000))
+            }
         }
     }
 

@@ -26,7 +26,7 @@ import VSwitchWire
 /// Transmit: libpcap sends one frame per `send()` and knows no offload metadata, so the port
 /// sends with `sendmmsg` on an AF_PACKET socket with PACKET_VNET_HDR: a batch per system call,
 /// and TSO superframes from TAP ports go out as one message that the kernel segments (or the NIC).
-public final class PcapPort: DevicePort {
+public final class PcapPort: DevicePort, LinkStatePort {
     public let name: String
     public let namespace: String?
     /// A pcap port binds an interface that exists; vswitch never creates or removes it.
@@ -136,6 +136,14 @@ public final class PcapPort: DevicePort {
     }
 
     // MARK: - Packet path
+
+    /// Up with carrier, asked through the transmit socket (so in the interface's namespace). The
+    /// spanning tree polls it; a veth whose peer goes down, or a NIC whose cable is pulled, reads
+    /// as down at once.
+    public var isLinkUp: Bool {
+        guard txFD >= 0 else { return false }
+        return vswitch_if_running(txFD, name) == 1
+    }
 
     public func receive(into batch: PacketBatch, counters: inout PortCounters) {
         guard let p = pcap, !batch.isFull else { return }

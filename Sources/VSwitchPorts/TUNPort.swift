@@ -23,7 +23,7 @@ import VSwitchWire
 ///
 /// A TUN that vswitch creates is not persistent: it disappears when the port closes. An existing
 /// persistent TUN in the namespace is attached to and left in place.
-public final class TUNPort: TimedPort, DevicePort {
+public final class TUNPort: TimedPort, DevicePort, LayerThreePort {
     public let name: String
     public let namespace: String?
     /// True when vswitch created the device (it disappears when the port closes).

@@ -37,7 +37,7 @@ struct VSwitchCtl: ParsableCommand {
         abstract: "Configure and inspect vswitchd.",
         discussion: "Exit status: 0 on success, 1 on an error, 2 on a usage error. See vswitchctl(8) in Docs/man.",
         subcommands: [AddBridge.self, DeleteBridge.self, ListBridges.self, AddPort.self, DeletePort.self, ListPorts.self,
-                      Show.self, FDB.self, Stats.self, SetBridge.self, SetPort.self, BridgeNIC.self, UnbridgeNIC.self, Capture.self, GenKey.self, Lab.self])
+                      Show.self, FDB.self, Stats.self, SetBridge.self, SetPort.self, STP.self, BridgeNIC.self, UnbridgeNIC.self, Capture.self, GenKey.self, Lab.self])
 
     /// Runs the command line with vswitchctl's exit codes: 0 ok, 1 error, 2 usage.
     static func run() -> Never {
@@ -255,9 +255,11 @@ struct SetPort: ParsableCommand {
         discussion: """
             Keys: delay=DURATION jitter=DURATION loss=PERCENT rate=RATE (impairments of the frames the switch sends out of PORT; \
             delay=0ms loss=0 rate=0 removes them), learning=on|off, isolated=on|off, max-macs=N, broadcast-limit=PPS, \
-            vlan-mode=access|trunk|none, tag=N (access VLAN, or a trunk's native VLAN), trunks=10,20,30-39. \
+            vlan-mode=access|trunk|none, tag=N (access VLAN, or a trunk's native VLAN), trunks=10,20,30-39, \
+            stp-cost=N (path cost, default 20000), stp-port-priority=N (0-240, steps of 16, default 128), \
+            stp-edge=auto|on|off (auto: a port that hears no BPDU within 3 s becomes an edge port). \
             Examples: vswitchctl set-port br0 tap1 tag=10; vswitchctl set-port br0 tun0 vlan-mode=trunk trunks=10,20; \
-            vswitchctl set-port br0 tap1 vlan-mode=none
+            vswitchctl set-port br0 tap1 vlan-mode=none; vswitchctl set-port br0 tap1 stp-edge=on
             """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Switch name.") var bridge: String
@@ -276,7 +278,13 @@ struct SetPort: ParsableCommand {
 
 struct SetBridge: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "set", abstract: "Change switch settings: ageing-time=S, max-macs=N, flood-unknown=on|off.")
+        commandName: "set", abstract: "Change switch settings: ageing-time, max-macs, flood-unknown, stp and its timers.",
+        discussion: """
+            Keys: ageing-time=S (default 300), max-macs=N (default 65536), flood-unknown=on|off, stp=on|off (RSTP, falling back \
+            to 802.1D toward legacy bridges), stp-priority=N (0-61440, steps of 4096, default 32768), stp-hello-time=S (1-10, \
+            default 2), stp-forward-delay=S (4-30, default 15), stp-max-age=S (6-40, default 20). The timers must satisfy \
+            2 x (forward-delay - 1) >= max-age >= 2 x (hello-time + 1). Example: vswitchctl set br0 stp=on stp-priority=4096
+            """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Switch name.") var bridge: String
     @Argument(help: "KEY=VALUE settings.") var settings: [String]
@@ -288,6 +296,22 @@ struct SetBridge: ParsableCommand {
 
     func run() throws {
         _ = try global.call(.set, SetParams(bridge: bridge, settings: try keyValues(settings)), as: OK.self)
+    }
+}
+
+struct STP: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stp", abstract: "Show the spanning tree.", subcommands: [STPShow.self])
+}
+
+struct STPShow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "The bridge and root identifiers, and each port's role and state.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Switch name.") var bridge: String
+    func run() throws {
+        let r = try global.call(.stpShow, BridgeParams(bridge: bridge), as: STPShowResult.self)
+        try global.output(r) { Render.stp(r) }
     }
 }
 

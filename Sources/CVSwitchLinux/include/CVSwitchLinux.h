@@ -61,6 +61,8 @@ uint32_t vswitch_eth_flag_lro(void);
 
 /// SIOCGIFMTU: the interface's MTU, or -errno.
 int vswitch_if_mtu(const char *ifname);
+/// 1 if interface `ifname` (in the namespace of socket `fd`) is up with carrier, 0 if not, -errno.
+int vswitch_if_running(int fd, const char *ifname);
 
 /// An AF_PACKET raw socket bound to `ifindex` for transmitting only (protocol 0: it receives
 /// nothing), with PACKET_VNET_HDR so each frame is preceded by a virtio-net header and the kernel

@@ -1,0 +1,170 @@
+/// The switch's side of the spanning tree: BPDUs in and out, per-port forwarding states, the
+/// MAC-table flushes of topology changes, link polling and the one-second tick.
+///
+/// The data path sees the tree only as one state byte per port: a port that does not forward
+/// has its batches taken by `processBlocked` (BPDUs to the tree, learning in the learning state,
+/// everything else dropped as `stp-discarding`), is left out of the flood set, and has known
+/// unicast for it dropped at flush (`stp-blocked`). BPDUs are copied into a fixed inbox during
+/// the batch and handed to the tree after it, so the tree never changes a port mid-batch.
+extension LearningSwitch {
+    /// Starts the spanning tree with bridge address `address` (its low 48 bits), or changes its
+    /// parameters if it runs. Every port starts discarding and the tree decides from there.
+    public func startSpanningTree(_ parameters: SpanningTree.Parameters, address: UInt64, now: UInt64) {
+        if let stp = spanningTree, stp.address == address & SpanningTree.addressMask {
+            stp.setParameters(parameters)
+            applySpanningTree(stp, now: now)
+            return
+        }
+        let stp = SpanningTree(address: address, parameters: parameters)
+        spanningTree = stp
+        spanningTreeClock = now
+        if bpduBatch == nil { bpduBatch = PacketBatch(capacity: 1, bufferSize: PacketPool.defaultHeadroom + 2048) }
+        for n in attachedPorts { addToSpanningTree(n, stp) }
+        applySpanningTree(stp, now: now)
+    }
+
+    /// Stops the spanning tree: every port forwards again.
+    public func stopSpanningTree() {
+        guard spanningTree != nil else { return }
+        spanningTree = nil
+        for n in attachedPorts { portStates[n] = 0 }
+        bpduCount.pointee = 0
+        rebuildFloodPorts()
+    }
+
+    public var spanningTreeStatus: SpanningTree.Status? { spanningTree?.status }
+    public var spanningTreeRuns: Bool { spanningTree != nil }
+
+    /// Sets port `number`'s spanning-tree parameters (kept while the tree is off, too).
+    public func setSpanningTreeParameters(_ parameters: SpanningTree.PortParameters, for number: PortNumber) {
+        guard number >= 0, number < Self.maxPorts, isAttached[number] else { return }
+        var p = parameters
+        if ports[number] is any LayerThreePort { p.sendsBPDUs = false }
+        spanningTreeParameters[number] = p
+        if let stp = spanningTree {
+            stp.setPortParameters(number, p)
+            applySpanningTree(stp, now: spanningTreeClock)
+        }
+    }
+
+    public func spanningTreeParameters(_ number: PortNumber) -> SpanningTree.PortParameters {
+        spanningTreeParameters[number] ?? SpanningTree.PortParameters()
+    }
+
+    /// Polls the links and ticks the tree; call about ten times a second while it runs.
+    public func serviceSpanningTree(now: UInt64) {
+        guard let stp = spanningTree else { return }
+        for n in attachedPorts {
+            let up = (ports[n] as? any LinkStatePort)?.isLinkUp ?? true
+            if up != stp.isEnabled(n) {
+                stp.setEnabled(n, up)
+                // A port that goes down loses what it learned at once, as a bridge does.
+                if !up { table.flush(port: n) }
+            }
+        }
+        while now &- spanningTreeClock >= 1_000_000_000 {
+            spanningTreeClock &+= 1_000_000_000
+            stp.tick()
+        }
+        applySpanningTree(stp, now: now)
+    }
+
+    func addToSpanningTree(_ n: PortNumber, _ stp: SpanningTree) {
+        portStates[n] = SpanningTree.ForwardingState.discarding.rawValue
+        var p = spanningTreeParameters[n] ?? SpanningTree.PortParameters()
+        if ports[n] is any LayerThreePort { p.sendsBPDUs = false }
+        stp.addPort(n, parameters: p)
+        stp.setEnabled(n, (ports[n] as? any LinkStatePort)?.isLinkUp ?? true)
+        rebuildFloodPorts()
+    }
+
+    /// The flood set: attached ports that forward, in attach order.
+    func rebuildFloodPorts() {
+        var k = 0
+        for a in 0..<attachedCount.pointee where portStates[attached[a]] == 0 {
+            floodPorts[k] = attached[a]
+            k += 1
+        }
+        floodCount.pointee = k
+    }
+
+    /// Takes what the tree decided: port states, flushes, BPDUs to send.
+    func applySpanningTree(_ stp: SpanningTree, now: UInt64) {
+        var changed = false
+        for n in attachedPorts {
+            let state = stp.state(of: n).rawValue
+            if portStates[n] != state { portStates[n] = state; changed = true }
+        }
+        if changed { rebuildFloodPorts() }
+        for n in stp.takeFlushes() { table.flush(port: n) }
+        guard let batch = bpduBatch else { return }
+        var index: UInt16 = 0
+        for (n, frame) in stp.takeTransmits() {
+            guard n < Self.maxPorts, isAttached[n], let port = ports[n] else { continue }
+            batch.reset()
+            batch.append(frame)
+            if captureCount.pointee != 0, let ring = captures[n] { Self.copy(batch, all: 1, into: ring, now: now) }
+            port.transmit(batch, indices: &index, count: 1, counters: &portCounters[n])
+        }
+    }
+
+    /// A frame for a reserved link-local group: a BPDU goes to the tree's inbox while the tree
+    /// runs; anything else (LACP, LLDP, pause, or BPDUs with the tree off) is dropped as
+    /// `link-local`, as the Linux bridge and OVS do.
+    @usableFromInline @inline(never)
+    func linkLocal(_ buffer: UnsafeMutablePointer<PacketBuffer>, to dst: UInt64, from ingress: PortNumber,
+                   counters: UnsafeMutablePointer<PortCounters>) {
+        let n = bpduCount.pointee
+        guard dst == SpanningTree.groupAddress, spanningTree != nil, n < Self.bpduSlots else {
+            counters.pointee.drop(.linkLocal)
+            return
+        }
+        let length = min(buffer.pointee.length, Self.bpduSlotSize)
+        (bpduInbox + n * Self.bpduSlotSize).copyMemory(from: buffer.pointee.frame, byteCount: length)
+        bpduLengths[n] = length
+        bpduPorts[n] = ingress
+        bpduCount.pointee = n + 1
+    }
+
+    /// Hands the BPDUs of the last batch to the tree.
+    @usableFromInline
+    func receiveBPDUs(now: UInt64) {
+        let n = bpduCount.pointee
+        bpduCount.pointee = 0
+        guard let stp = spanningTree else { return }
+        for i in 0..<n {
+            stp.receive(frame: UnsafeRawBufferPointer(start: bpduInbox + i * Self.bpduSlotSize, count: bpduLengths[i]), on: bpduPorts[i])
+        }
+        applySpanningTree(stp, now: now)
+    }
+
+    /// A batch from a port that does not forward: BPDUs go to the tree, sources are learned in
+    /// the learning state, and every other frame is dropped (`stp-discarding`).
+    @usableFromInline
+    func processBlocked(_ batch: PacketBatch, from ingress: PortNumber, now: UInt64) {
+        let counters = portCounters + ingress
+        let learns = portStates[ingress] == SpanningTree.ForwardingState.learning.rawValue
+            && portOptions[ingress] & PortOptions.noLearning.rawValue == 0
+        let fresh = MACTable.Entry.value(port: ingress, isStatic: false, lastSeen: Self.seconds(now))
+        var rxBytes: UInt64 = 0
+        for f in 0..<batch.count {
+            let buffer = batch.buffers + f
+            rxBytes &+= UInt64(truncatingIfNeeded: buffer.pointee.length)
+            guard let (dst, src) = Self.addresses(of: buffer, counters: counters) else { continue }
+            if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 { linkLocal(buffer, to: dst, from: ingress, counters: counters); continue }
+            if learns {
+                var vlan: UInt16 = 0
+                if vlanPorts != 0 {
+                    let frame = UnsafeRawPointer(buffer.pointee.frame)
+                    let tagged = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self)) == 0x8100
+                    let vid = tagged ? UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) & 0xFFF : 0
+                    if let v = classify(tagged: tagged, vid: vid, on: ingress) { vlan = v } else { counters.pointee.drop(.vlanFiltered); continue }
+                }
+                MACTable.learn(MACTable.key(mac: src, vlan: vlan), fresh: fresh, in: table.layout, state: table.state)
+            }
+            counters.pointee.drop(.stpDiscarding)
+        }
+        counters.pointee.rxPackets &+= UInt64(batch.count)
+        counters.pointee.rxBytes &+= rxBytes
+    }
+}
