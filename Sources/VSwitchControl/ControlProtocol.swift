@@ -194,8 +194,8 @@ public struct STPShowResult: Codable, Sendable, Equatable {
     public var bridge: String
     public var enabled: Bool
     /// Bridge identifiers as priority.address, e.g. "8000.02:5e:10:00:00:01".
-    public var bridgeID: String?
-    public var rootID: String?
+    public var bridgeId: String?
+    public var rootId: String?
     public var rootPathCost: UInt32?
     /// The root port's name; nil when this bridge is the root.
     public var rootPort: String?

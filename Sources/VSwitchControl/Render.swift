@@ -49,13 +49,13 @@ public enum Render {
     public static func stp(_ r: STPShowResult) -> String {
         guard r.enabled else { return "---- \(r.bridge) ----\nstp: off (set \(r.bridge) stp=on)\n" }
         var out = "---- \(r.bridge) ----\n"
-        out += "Root ID:     \(r.rootID ?? "-")\n"
+        out += "Root ID:     \(r.rootId ?? "-")\n"
         if r.isRoot == true {
             out += "             This bridge is the root\n"
         } else {
             out += "             cost \(r.rootPathCost ?? 0), root port \(r.rootPort ?? "-")\n"
         }
-        out += "Bridge ID:   \(r.bridgeID ?? "-")\n"
+        out += "Bridge ID:   \(r.bridgeId ?? "-")\n"
         out += "             hello \(r.helloTime ?? 0) s, max age \(r.maxAge ?? 0) s, forward delay \(r.forwardDelay ?? 0) s\n"
         let since = r.sinceTopologyChange.map { ", last \($0) s ago" } ?? ""
         out += "             topology changes \(r.topologyChanges ?? 0)\(since)\n\n"

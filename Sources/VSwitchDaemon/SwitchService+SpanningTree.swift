@@ -85,8 +85,8 @@ extension SwitchService {
         }
         func portID(_ id: UInt16) -> String { "\(Int(id >> 12) * 16).\(id & 0x0FFF)" }
         var r = STPShowResult(bridge: p.bridge, enabled: true)
-        r.bridgeID = bridgeID(s.bridgeID)
-        r.rootID = bridgeID(s.rootID)
+        r.bridgeId = bridgeID(s.bridgeID)
+        r.rootId = bridgeID(s.rootID)
         r.rootPathCost = s.rootPathCost
         r.rootPort = s.rootPort.flatMap { names[$0] }
         r.isRoot = s.rootPort == nil
