@@ -62,7 +62,10 @@ extension LearningSwitch {
                 if !up { table.flush(port: n) }
             }
         }
-        while now &- spanningTreeClock >= 1_000_000_000 {
+        // Whole seconds since the last tick (`now` may be a little older than the clock the
+        // tree started at; after a long stall, at most a few ticks are caught up).
+        if now > spanningTreeClock &+ 10_000_000_000 { spanningTreeClock = now &- 1_000_000_000 }
+        while now >= spanningTreeClock &+ 1_000_000_000 {
             spanningTreeClock &+= 1_000_000_000
             stp.tick()
         }

@@ -22,11 +22,11 @@ extension SwitchService {
             let bridge = bridges[name]!
             let numbered = bridge.ports.compactMap { p in p.number.map { ($0, p.spec.name) } }
             let numbers = numbered.map(\.0)
-            let snapshot = bridge.dataPlane.perform { dp -> Handover<([PortCounters], [UInt64])> in
+            let snapshot = bridge.dataPlane.perform { dp -> Handover<([PortCounters], [UInt64], SpanningTree.Status?)> in
                 let sw = dp.switching
                 let t = sw.table
                 return Handover((numbers.map { sw.counters($0) ?? PortCounters() },
-                                 [UInt64(t.count), t.learned, t.aged, t.moved, t.learnRefused, t.flapping]))
+                                 [UInt64(t.count), t.learned, t.aged, t.moved, t.learnRefused, t.flapping], sw.spanningTreeStatus))
             }.value
             let b = [("bridge", name)]
             registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "vswitch", metricName: "fdb", unitName: "entries",
@@ -37,6 +37,18 @@ extension SwitchService {
             counter("vswitch_fdb_moved_total", "MACs seen moving to another port.", b, snapshot.1[3])
             counter("vswitch_fdb_learn_refused_total", "New MACs not learned because a limit was reached.", b, snapshot.1[4])
             counter("vswitch_fdb_flapping_total", "MACs flagged as moving back and forth between ports.", b, snapshot.1[5])
+            if let stp = snapshot.2 {
+                counter("vswitch_stp_topology_changes_total", "Spanning-tree topology changes detected or notified.", b, stp.topologyChanges)
+                for (number, port) in numbered {
+                    guard let p = stp.ports.first(where: { $0.number == number }) else { continue }
+                    for state in [SpanningTree.ForwardingState.discarding, .learning, .forwarding] {
+                        registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "vswitch", metricName: "stp_port_state",
+                                                                            helpText: "1 for the port's spanning-tree state."),
+                                           labels: [("bridge", name), ("port", port), ("state", state.name)])
+                            .set(to: p.state == state ? 1 : 0)
+                    }
+                }
+            }
             for ((_, port), c) in zip(numbered, snapshot.0) {
                 let l = [("bridge", name), ("port", port)]
                 counter("vswitch_port_rx_packets_total", "Frames received from the port.", l, c.rxPackets)

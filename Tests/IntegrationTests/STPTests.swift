@@ -213,4 +213,45 @@ struct STPTests {
             #expect(Self.count(h, counter, log: "countk.log") == 20)
         }
     }
+
+    /// Settings are validated (nothing changes on a refusal), kept across a restart with the same
+    /// bridge identifier, and `stp show` tells when the tree is off.
+    @Test func settingsAreCheckedAndKeptAcrossARestart() throws {
+        try withHarness("ss") { h in
+            try requireRoot()
+            try h.startDaemon()
+            try h.ctlOK(["add-br", "br0"])
+            #expect(try h.ctlOK(["stp", "show", "br0"]).contains("stp: off"))
+            for (args, message) in [(["stp=maybe"], "invalid stp maybe"), (["stp-priority=100"], "steps of 4096"),
+                                    (["stp-forward-delay=4"], "stp-max-age 20 must be between"),
+                                    (["stp-hello-time=0"], "invalid stp-hello-time"), (["stp-colour=red"], "unknown setting stp-colour")] {
+                let r = try h.ctl(["set", "br0"] + args)
+                #expect(r.status == 1 && r.stderr.contains(message), "\(args): \(r.stderr)")
+            }
+            #expect(try h.ctlJSON(["stp", "show", "br0"])["enabled"] as? Bool == false, "refused settings change nothing")
+            try h.ctlOK(["set", "br0", "stp=on", "stp-priority=4096", "stp-forward-delay=4", "stp-max-age=6", "stp-hello-time=1"])
+            let port = h.prefix + "p"
+            try h.ctlOK(["add-port", "br0", port])
+            let r = try h.ctl(["set-port", "br0", port, "stp-port-priority=17"])
+            #expect(r.status == 1 && r.stderr.contains("steps of 16"), "\(r.stderr)")
+            try h.ctlOK(["set-port", "br0", port, "stp-cost=100", "stp-edge=on"])
+            let before = try h.ctlJSON(["stp", "show", "br0"])
+            let text = try h.ctlOK(["stp", "show", "br0"])
+            #expect(text.contains("This bridge is the root") && text.contains(port), "\(text)")
+            let p = (before["ports"] as? [[String: Any]])?.first
+            #expect(p?["cost"] as? Int == 100 && p?["edge"] as? Bool == true && p?["state"] as? String == "forwarding", "\(before)")
+
+            #expect(h.stopDaemon() == 0)
+            try h.startDaemon()
+            let after = try h.ctlJSON(["stp", "show", "br0"])
+            #expect(after["enabled"] as? Bool == true)
+            #expect(after["bridge_id"] as? String == before["bridge_id"] as? String, "the bridge identifier survives a restart")
+            #expect(after["forward_delay"] as? Int == 4)
+            #expect((after["ports"] as? [[String: Any]])?.first?["cost"] as? Int == 100)
+            let metrics = try h.ctlOK(["show"])
+            #expect(metrics.contains("stp: on"))
+            try h.ctlOK(["set", "br0", "stp=off"])
+            #expect(try h.ctlJSON(["stp", "show", "br0"])["enabled"] as? Bool == false)
+        }
+    }
 }
