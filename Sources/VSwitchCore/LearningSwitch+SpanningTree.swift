@@ -59,7 +59,7 @@ extension LearningSwitch {
             if up != stp.isEnabled(n) {
                 stp.setEnabled(n, up)
                 // A port that goes down loses what it learned at once, as a bridge does.
-                if !up { table.flush(port: n) }
+                if !up { flushLearned(n) }
             }
         }
         // Whole seconds since the last tick (`now` may be a little older than the clock the
@@ -81,6 +81,12 @@ extension LearningSwitch {
         rebuildFloodPorts()
     }
 
+    /// Forgets what was learned on port `n`: its table entries, and a tunnel's MAC -> remote cache.
+    func flushLearned(_ n: PortNumber) {
+        table.flush(port: n)
+        (ports[n] as? any LearningPort)?.forgetLearned()
+    }
+
     /// The flood set: attached ports that forward, in attach order.
     func rebuildFloodPorts() {
         var k = 0
@@ -99,7 +105,7 @@ extension LearningSwitch {
             if portStates[n] != state { portStates[n] = state; changed = true }
         }
         if changed { rebuildFloodPorts() }
-        for n in stp.takeFlushes() { table.flush(port: n) }
+        for n in stp.takeFlushes() { flushLearned(n) }
         guard let batch = bpduBatch else { return }
         var index: UInt16 = 0
         for (n, frame) in stp.takeTransmits() {

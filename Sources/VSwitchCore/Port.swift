@@ -34,3 +34,9 @@ public protocol LinkStatePort: Port {
 
 /// A port that carries only IP (a TUN port): it never gets BPDUs and acts as an edge port.
 public protocol LayerThreePort: Port {}
+
+/// A port that keeps its own idea of where MACs are (a multipoint tunnel's MAC -> remote cache):
+/// told to forget it when the switch flushes the port's MACs for a topology change.
+public protocol LearningPort: Port {
+    func forgetLearned()
+}

@@ -30,7 +30,7 @@ import VSwitchWire
 /// larger than the tunnel carries, so TCP never needs IP fragmentation. A frame larger than the
 /// largest inner frame a remote's path carries is dropped and counted (`tx-too-big`); vswitchd
 /// logs it, rate-limited, with the MTU to set.
-public final class UDPTunnelPort: DevicePort {
+public final class UDPTunnelPort: DevicePort, LearningPort {
     public enum Encapsulation: Sendable {
         case vxlan
         case secure(SecureKeyRing)
@@ -363,6 +363,11 @@ public final class UDPTunnelPort: DevicePort {
         cacheMACs[s] = mac
         cacheRemotes[s] = Int32(remote)
         cacheSeen[s] = now
+    }
+
+    /// A topology change: which remote each MAC sits behind is learned again.
+    public func forgetLearned() {
+        for s in 0..<Self.cacheSlots { cacheRemotes[s] = -1 }
     }
 
     /// The remote `mac` was last seen behind, if known and fresh.
