@@ -9,7 +9,7 @@
 /// learned MACs must go (`takeFlushes`), and the BPDUs to send (`takeTransmits`).
 ///
 /// The state machines are those of the standard, one function each, with the standard's state
-/// and variable names so that the code reads against 17.21-17.29: Port Receive, Port Protocol
+/// and variable names so that the code reads against 17.21-17.31: Port Receive, Port Protocol
 /// Migration, Bridge Detection, Port Information, Port Role Selection, Port Role Transitions, Port
 /// State Transition, Topology Change and Port Transmit (SpanningTree+Machines.swift). After every
 /// event they run until none of them moves.

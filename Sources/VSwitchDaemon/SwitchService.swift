@@ -63,6 +63,10 @@ public final class SwitchService: @unchecked Sendable {
     /// (its namespace is gone, say) stays configured, marked with the reason, and is logged.
     public func restore() {
         let state = store.load(logger: logger)
+        // A state file from before the spanning tree has no bridge addresses: the ones chosen now
+        // are saved at once, so the bridge identifiers stay the same from this start on.
+        let addressesChosen = state.bridges.contains { $0.settings.stpAddress == nil }
+        defer { if addressesChosen { try? commit(undo: nil) } }
         for b in state.bridges {
             do {
                 let bridge = try makeBridge(b.name, settings: b.settings)
