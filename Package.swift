@@ -22,6 +22,7 @@ let package = Package(
     targets: [
         // C shim: only what Swift cannot call (ioctl on /dev/net/tun, struct ifreq).
         .target(name: "CVSwitchLinux"),
+        .target(name: "CChecksum", cSettings: [.unsafeFlags(["-O2"])]),
         // libnl-route-3 through pkg-config (Debian: libnl-3-dev, libnl-route-3-dev).
         .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
                        providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
@@ -30,9 +31,9 @@ let package = Package(
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
 
         // Wire formats: checked views over bytes plus small values. No I/O, no Foundation.
-        .target(name: "VSwitchWire"),
+        .target(name: "VSwitchWire", dependencies: ["CChecksum"]),
         // Switch core: buffers, pool, Port protocol, MAC table, learning switch. No Foundation, no port kind.
-        .target(name: "VSwitchCore"),
+        .target(name: "VSwitchCore", dependencies: ["CChecksum"]),
         // Syscall wrappers: errno, fds, epoll, eventfd, threads.
         .target(name: "VSwitchSystem", dependencies: ["CVSwitchLinux"]),
         // Netlink (libnl-route-3): links, addresses, namespaces.

@@ -1,3 +1,4 @@
+import CChecksum
 /// Userspace GRO: merges runs of consecutive TCP segments of one flow, adjacent in a batch, into
 /// one superframe with a virtio-net header (NEEDS_CSUM + TSO), so a TAP opened with IFF_VNET_HDR
 /// and TSO takes a whole run with one write instead of one write per segment.
@@ -114,9 +115,13 @@ public enum TCPCoalescer {
                 headVerified = true
             }
             if !next.trusted && verifyChecksums {
-                guard checksumIsValid(candidate, next) else { break }
+                // Copy and sum the payload in one pass; a bad checksum leaves the copy past
+                // `length`, where nothing reads it.
+                let payloadSum = vswitch_csum_copy(frame + length, candidate + next.payloadOffset, next.payloadLength, 0)
+                guard checksumIsValid(candidate, next, payloadSum: payloadSum) else { break }
+            } else {
+                (frame + length).copyMemory(from: candidate + next.payloadOffset, byteCount: next.payloadLength)
             }
-            (frame + length).copyMemory(from: candidate + next.payloadOffset, byteCount: next.payloadLength)
             length += next.payloadLength
             lastFlags = next.flags
             previous = next
@@ -306,6 +311,16 @@ public enum TCPCoalescer {
 
     // MARK: - Checksums
 
+    /// As `checksumIsValid(_:_:)`, with the payload's sum already taken (by `vswitch_csum_copy`).
+    @inline(__always)
+    static func checksumIsValid(_ frame: UnsafeRawPointer, _ segment: Segment, payloadSum: UInt64) -> Bool {
+        let transportLength = segment.headerLength + segment.payloadLength
+        var total = pseudoHeaderSum(frame, segment, transportLength: transportLength)
+        total &+= sum(frame + segment.transportOffset, segment.headerLength)
+        total &+= UInt64(vswitch_csum_fold(payloadSum))
+        return fold(total) == 0xffff
+    }
+
     /// True if the TCP checksum of the segment (pseudo-header, header, payload) is correct.
     @inline(__always)
     static func checksumIsValid(_ frame: UnsafeRawPointer, _ segment: Segment) -> Bool {
@@ -327,24 +342,7 @@ public enum TCPCoalescer {
     /// swapped at the end (RFC 1071 2(B): the sum is byte-order independent).
     @inline(__always)
     static func sum(_ p: UnsafeRawPointer, _ count: Int) -> UInt64 {
-        var accumulator: UInt64 = 0
-        var i = 0
-        while i + 8 <= count {
-            let x = p.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            accumulator &+= (x & 0xffff_ffff) &+ (x >> 32)
-            i += 8
-        }
-        while i + 2 <= count {
-            accumulator &+= UInt64(p.loadUnaligned(fromByteOffset: i, as: UInt16.self))
-            i += 2
-        }
-        if i < count {
-            // A word of [byte, 0] in memory, read in host order.
-            let byte = UInt16(p.load(fromByteOffset: i, as: UInt8.self))
-            accumulator &+= UInt64(UInt16(bigEndian: byte << 8))
-        }
-        let host = fold(accumulator)
-        return UInt64(UInt16(bigEndian: host))
+        UInt64(vswitch_csum_fold(vswitch_csum_partial(p, count, 0)))
     }
 
     /// Folds a sum to 16 bits with end-around carry (0 only for a sum of 0).

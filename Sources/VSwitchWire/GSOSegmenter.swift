@@ -149,9 +149,10 @@ public enum GSOSegmenter {
                 destination = placed
             }
             destination.copyMemory(from: source, byteCount: headersEnd)
-            (destination + headersEnd).copyMemory(from: source + headersEnd + payloadOffset, byteCount: chunk)
+            // The payload is copied and summed in one pass; the checksum adds the headers to it.
+            let payloadSum = InternetChecksum.copySumming(to: destination + headersEnd, from: source + headersEnd + payloadOffset, count: chunk)
             let segment = UnsafeMutableRawBufferPointer(start: destination, count: headersEnd + chunk)
-            rewriteHeaders(of: segment, layout: layout, identification: identification &+ UInt16(truncatingIfNeeded: index),
+            rewriteHeaders(of: segment, layout: layout, payloadSum: payloadSum, identification: identification &+ UInt16(truncatingIfNeeded: index),
                            sequenceNumber: firstSequenceNumber &+ UInt32(truncatingIfNeeded: payloadOffset),
                            isFirst: index == 0, isLast: index == segmentCount - 1)
             payloadOffset += chunk
@@ -162,8 +163,9 @@ public enum GSOSegmenter {
 
     /// Makes the copied headers at the front of `segment` describe it: IP length (and for IPv4 the
     /// identification and header checksum), TCP sequence number and flags or UDP length, and the
-    /// full TCP/UDP checksum. `layout` holds for the segment as for the superframe it came from.
-    private static func rewriteHeaders(of segment: UnsafeMutableRawBufferPointer, layout: TransportLayout,
+    /// full TCP/UDP checksum. `layout` holds for the segment as for the superframe it came from;
+    /// `payloadSum` is the sum of the bytes after its headers (`InternetChecksum.copySumming`).
+    private static func rewriteHeaders(of segment: UnsafeMutableRawBufferPointer, layout: TransportLayout, payloadSum: UInt64,
                                        identification: UInt16, sequenceNumber: UInt32, isFirst: Bool, isLast: Bool) {
         let network = layout.networkOffset, transport = layout.transportOffset
         let transportLength = segment.count - transport
@@ -194,7 +196,8 @@ public enum GSOSegmenter {
         let checksumField = transport + layout.checksumFieldOffset
         segment.storeBigEndian(UInt16(0), toByteOffset: checksumField)
         var sum = layout.pseudoHeaderSum(UnsafeRawBufferPointer(segment), transportLength: transportLength)
-        sum.add(UnsafeRawBufferPointer(rebasing: segment[transport...]))
+        sum.add(UnsafeRawBufferPointer(rebasing: segment[transport..<layout.headersEnd]))
+        sum.add(summed: payloadSum)
         let checksum = sum.value
         segment.storeBigEndian(checksum == 0 ? 0xffff : checksum, toByteOffset: checksumField)
     }

@@ -1,3 +1,5 @@
+import CChecksum
+
 /// The Internet checksum (RFC 1071): the one's complement of the one's complement sum of 16-bit
 /// big-endian words, as used by the IPv4 header, ICMP, UDP and TCP.
 ///
@@ -15,22 +17,32 @@ public struct InternetChecksum: Sendable {
 
     /// Adds `bytes` to the sum.
     public mutating func add(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         var offset = 0
         let count = bytes.count
-        if let high = danglingByte, count > 0 {
+        if let high = danglingByte {
             sum &+= UInt64(high) << 8 | UInt64(bytes[0])
             danglingByte = nil
             offset = 1
         }
-        while offset + 4 <= count {
-            sum &+= UInt64(bytes.loadBigEndian(fromByteOffset: offset, as: UInt32.self))
-            offset += 4
-        }
-        if offset + 2 <= count {
-            sum &+= UInt64(bytes.loadBigEndian(fromByteOffset: offset, as: UInt16.self))
-            offset += 2
-        }
+        // Whole 16-bit words through the C loop (host order, 8 bytes at a time); an odd byte
+        // waits for the next piece.
+        let words = (count - offset) & ~1
+        if words > 0 { sum &+= UInt64(vswitch_csum_fold(vswitch_csum_partial(base + offset, words, 0))) }
+        offset += words
         if offset < count { danglingByte = bytes[offset] }
+    }
+
+    /// Adds bytes already summed by `copySumming` (at an even position: nothing may dangle).
+    public mutating func add(summed partial: UInt64) {
+        assert(danglingByte == nil, "a summed piece must start on a 16-bit word")
+        sum &+= UInt64(vswitch_csum_fold(partial))
+    }
+
+    /// Copies `count` bytes from `source` to `destination` and returns their sum for
+    /// `add(summed:)`, in one pass over the bytes.
+    public static func copySumming(to destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, count: Int) -> UInt64 {
+        vswitch_csum_copy(destination, source, count, 0)
     }
 
     /// Adds one 16-bit word as its two big-endian bytes (a pseudo-header field, say).
