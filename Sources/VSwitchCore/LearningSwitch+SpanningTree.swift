@@ -117,22 +117,36 @@ extension LearningSwitch {
         }
     }
 
-    /// A frame for a reserved link-local group: a BPDU goes to the tree's inbox while the tree
-    /// runs; anything else (LACP, LLDP, pause, or BPDUs with the tree off) is dropped as
-    /// `link-local`, as the Linux bridge and OVS do.
+    /// Notes frame `f` of the batch as sent to a reserved link-local group, for `linkLocal` after
+    /// the loop (two stores: the per-frame loops stay free of calls).
+    @inlinable @inline(__always)
+    func deferLinkLocal(_ f: Int) {
+        let n = linkLocalCount.pointee
+        linkLocalFrames[n] = UInt16(truncatingIfNeeded: f)
+        linkLocalCount.pointee = n &+ 1
+    }
+
+    /// The frames of `batch` for a reserved link-local group: a BPDU goes to the tree's inbox
+    /// while the tree runs; anything else (LACP, LLDP, pause, or BPDUs with the tree off) is
+    /// dropped as `link-local`, as the Linux bridge and OVS do.
     @usableFromInline @inline(never)
-    func linkLocal(_ buffer: UnsafeMutablePointer<PacketBuffer>, to dst: UInt64, from ingress: PortNumber,
-                   counters: UnsafeMutablePointer<PortCounters>) {
-        let n = bpduCount.pointee
-        guard dst == SpanningTree.groupAddress, spanningTree != nil, n < Self.bpduSlots else {
-            counters.pointee.drop(.linkLocal)
-            return
+    func linkLocal(_ batch: PacketBatch, from ingress: PortNumber, counters: UnsafeMutablePointer<PortCounters>) {
+        let frames = linkLocalCount.pointee
+        linkLocalCount.pointee = 0
+        for i in 0..<frames {
+            let buffer = batch.buffers + Int(linkLocalFrames[i])
+            let dst = UInt64(bigEndian: UnsafeRawPointer(buffer.pointee.frame).loadUnaligned(as: UInt64.self)) &>> 16
+            let n = bpduCount.pointee
+            guard dst == SpanningTree.groupAddress, spanningTree != nil, n < Self.bpduSlots else {
+                counters.pointee.drop(.linkLocal)
+                continue
+            }
+            let length = min(buffer.pointee.length, Self.bpduSlotSize)
+            (bpduInbox + n * Self.bpduSlotSize).copyMemory(from: buffer.pointee.frame, byteCount: length)
+            bpduLengths[n] = length
+            bpduPorts[n] = ingress
+            bpduCount.pointee = n + 1
         }
-        let length = min(buffer.pointee.length, Self.bpduSlotSize)
-        (bpduInbox + n * Self.bpduSlotSize).copyMemory(from: buffer.pointee.frame, byteCount: length)
-        bpduLengths[n] = length
-        bpduPorts[n] = ingress
-        bpduCount.pointee = n + 1
     }
 
     /// Hands the BPDUs of the last batch to the tree.
@@ -160,7 +174,7 @@ extension LearningSwitch {
             let buffer = batch.buffers + f
             rxBytes &+= UInt64(truncatingIfNeeded: buffer.pointee.length)
             guard let (dst, src) = Self.addresses(of: buffer, counters: counters) else { continue }
-            if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 { linkLocal(buffer, to: dst, from: ingress, counters: counters); continue }
+            if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 { deferLinkLocal(f); continue }
             if learns {
                 var vlan: UInt16 = 0
                 if vlanPorts != 0 {
@@ -173,6 +187,7 @@ extension LearningSwitch {
             }
             counters.pointee.drop(.stpDiscarding)
         }
+        if linkLocalCount.pointee != 0 { linkLocal(batch, from: ingress, counters: counters) }
         counters.pointee.rxPackets &+= UInt64(batch.count)
         counters.pointee.rxBytes &+= rxBytes
     }

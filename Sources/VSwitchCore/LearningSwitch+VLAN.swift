@@ -88,7 +88,7 @@ extension LearningSwitch {
             rxBytes &+= UInt64(truncatingIfNeeded: buffer.pointee.length)
             guard let (dst, src) = Self.addresses(of: buffer, counters: counters) else { continue }
             // Link-local frames (BPDUs) are untagged and belong to no VLAN.
-            if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 { linkLocal(buffer, to: dst, from: ingress, counters: counters); continue }
+            if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 { deferLinkLocal(f); continue }
             let frame = UnsafeRawPointer(buffer.pointee.frame)
             let tagged = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self)) == 0x8100
             let vid = tagged ? UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) & 0xFFF : 0
@@ -118,6 +118,7 @@ extension LearningSwitch {
                 enqueue(index, for: out)
             }
         }
+        if linkLocalCount.pointee != 0 { linkLocal(batch, from: ingress, counters: counters) }
         counters.pointee.rxPackets &+= UInt64(batch.count)
         counters.pointee.rxBytes &+= rxBytes
     }

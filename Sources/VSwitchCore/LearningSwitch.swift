@@ -111,6 +111,10 @@ public final class LearningSwitch {
     @usableFromInline let bpduLengths: UnsafeMutablePointer<Int>
     @usableFromInline let bpduPorts: UnsafeMutablePointer<Int>
     @usableFromInline let bpduCount: UnsafeMutablePointer<Int>
+    /// Link-local frames of the batch being processed (indices), handled after the loop, so the
+    /// per-frame loops make no calls.
+    @usableFromInline let linkLocalFrames: UnsafeMutablePointer<UInt16>
+    @usableFromInline let linkLocalCount: UnsafeMutablePointer<Int>
     @usableFromInline static var bpduSlots: Int { 64 }
     @usableFromInline static var bpduSlotSize: Int { 128 }
     /// A small batch for sending BPDUs (allocated when the spanning tree starts).
@@ -161,6 +165,9 @@ public final class LearningSwitch {
         bpduPorts = .allocate(capacity: Self.bpduSlots)
         bpduCount = .allocate(capacity: 1)
         bpduCount.initialize(to: 0)
+        linkLocalFrames = .allocate(capacity: batchCapacity)
+        linkLocalCount = .allocate(capacity: 1)
+        linkLocalCount.initialize(to: 0)
     }
 
     deinit {
@@ -185,6 +192,8 @@ public final class LearningSwitch {
         bpduLengths.deallocate()
         bpduPorts.deallocate()
         bpduCount.deallocate()
+        linkLocalFrames.deallocate()
+        linkLocalCount.deallocate()
     }
 
     // MARK: - Ports (control path: called between batches)
@@ -382,7 +391,7 @@ public final class LearningSwitch {
                 }
                 if !floodUnknown { counters.pointee.drop(.unknownUnicast); continue }
             } else if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 {
-                linkLocal(buffer, to: dst, from: ingress, counters: counters); continue
+                deferLinkLocal(f); continue
             }
             if limitsFlooding {
                 if floodLimit.pointee.tokens == 0 { counters.pointee.drop(.floodLimit); continue }
@@ -390,6 +399,7 @@ public final class LearningSwitch {
             }
             flood(index, except: ingress, skippingIsolated: isolated)
         }
+        if linkLocalCount.pointee != 0 { linkLocal(batch, from: ingress, counters: counters) }
         counters.pointee.rxPackets &+= UInt64(count)
         counters.pointee.rxBytes &+= rxBytes
     }
@@ -444,11 +454,12 @@ public final class LearningSwitch {
                 if out == ingress { counters.pointee.drop(.filtered); continue }
                 if out < 0 && !floodUnknown { counters.pointee.drop(.unknownUnicast); continue }
             } else if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 {
-                linkLocal(buffer, to: dst, from: ingress, counters: counters); continue
+                deferLinkLocal(f); continue
             }
             queue[queued] = UInt16(truncatingIfNeeded: f)
             queued &+= 1
         }
+        if linkLocalCount.pointee != 0 { linkLocal(batch, from: ingress, counters: counters) }
         txCounts[egress] = queued
         counters.pointee.rxPackets &+= UInt64(count)
         counters.pointee.rxBytes &+= rxBytes
