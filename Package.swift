@@ -41,7 +41,8 @@ let package = Package(
         // Port kinds (TAP, ...): know the core's Port protocol and the system below it.
         .target(name: "VSwitchPorts", dependencies: ["VSwitchCore", "VSwitchWire", "VSwitchSystem", "VSwitchNetlink", "CVSwitchLinux", "CPcap", "VSwitchTunnel"]),
         // Tunnel wire formats and security: VXLAN, the secure mode's AEAD framing, replay window, keys.
-        .target(name: "VSwitchTunnel", dependencies: ["VSwitchWire", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "CAEAD", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "VSwitchTunnel", dependencies: ["VSwitchWire", "CAEAD", .product(name: "Crypto", package: "swift-crypto")]),
         // Data plane: threads that own ports, wait with epoll and forward in batches.
         .target(name: "VSwitchDataPlane", dependencies: ["VSwitchCore", "VSwitchSystem"]),
         // Control protocol (JSON-RPC types), client, CLI rendering. Shared by vswitchd and vswitchctl.

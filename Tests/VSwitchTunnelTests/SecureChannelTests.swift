@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import Testing
 @testable import VSwitchTunnel
 
@@ -238,5 +240,30 @@ import Testing
         // The biggest frame a UDP datagram over IPv4 can carry round-trips.
         let big = [UInt8].random(count: 65_507 - 36, using: &generator)
         #expect(openDatagram(b, sealFrame(a, big)).result == .frame(byteCount: 65_471, vni: 42))
+    }
+
+    /// The wire format does not depend on which code calls the AEAD: datagrams sealed through the
+    /// CAEAD shim open with swift-crypto's `ChaChaPoly`, and the reverse, for frames of every size
+    /// class (including empty and a whole superframe-sized datagram).
+    @Test(arguments: [0, 1, 63, 64, 1_400, 65_000])
+    func datagramsAreThoseSwiftCryptoSealsAndOpens(size: Int) throws {
+        let secret = SecureKey.generate()
+        let key = secret.withUnsafeBytes { SymmetricKey(data: $0) }
+        let (a, b) = channelPair(SecureKeyRing(current: secret))
+        let frame = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        // Ours sealed, swift-crypto opens: nonce, ciphertext and tag from byte 4, header as AD.
+        let datagram = sealFrame(a, frame)
+        let box = try ChaChaPoly.SealedBox(combined: datagram[4...])
+        let opened = try ChaChaPoly.open(box, using: key, authenticating: datagram[..<16])
+        #expect(Array(opened) == [0, 0, 0, 42] + frame)
+        // swift-crypto sealed (same header, next counter), ours opens.
+        var header = Array(datagram[..<16])
+        header[15] &+= 1
+        let sealed = try ChaChaPoly.seal(Data([0, 0, 0, 42] + frame), using: key, nonce: ChaChaPoly.Nonce(data: header[4...]),
+                                         authenticating: header)
+        let theirs = header + Array(sealed.ciphertext) + Array(sealed.tag)
+        let result = openDatagram(b, theirs)
+        #expect(result.result == .frame(byteCount: size, vni: 42))
+        #expect(result.frame == frame)
     }
 }
