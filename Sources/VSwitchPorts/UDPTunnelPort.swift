@@ -302,7 +302,8 @@ public final class UDPTunnelPort: DevicePort, LearningPort {
         var frameLength: Int
         if let channel {
             switch channel.open(datagram: UnsafeRawBufferPointer(start: datagram, count: length),
-                                into: UnsafeMutableRawBufferPointer(start: target.pointee.frame, count: room)) {
+                                into: UnsafeMutableRawBufferPointer(start: target.pointee.frame, count: room),
+                                frameHasHeadroom: target.pointee.offset >= SecureHeader.vniLength) {
             case .frame(let byteCount, let frameVNI):
                 guard frameVNI == vni else { counters.drop(.unknownVNI); return }
                 frameLength = byteCount

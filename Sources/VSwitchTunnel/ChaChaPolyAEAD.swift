@@ -64,16 +64,24 @@ final class ChaChaPolyAEAD {
     /// if authentication fails. `combined` is not written.
     func open<Result>(_ combined: UnsafeRawBufferPointer, authenticating associatedData: UnsafeRawBufferPointer,
                       _ body: (UnsafeRawBufferPointer) -> Result) -> Result? {
+        guard let written = open(combined, authenticating: associatedData, into: scratch, capacity: Self.scratchSize) else { return nil }
+        return body(UnsafeRawBufferPointer(start: scratch, count: written))
+    }
+
+    /// Opens `combined` straight into `out` (room for `capacity` bytes, not overlapping
+    /// `combined`) and returns the plaintext's length, or nil if authentication fails (then `out`
+    /// holds nothing to use). `combined` is not written.
+    func open(_ combined: UnsafeRawBufferPointer, authenticating associatedData: UnsafeRawBufferPointer,
+              into out: UnsafeMutableRawPointer, capacity: Int) -> Int? {
         guard combined.count >= Self.nonceLength + Self.tagLength,
-              combined.count - Self.nonceLength - Self.tagLength <= Self.scratchSize,
+              combined.count - Self.nonceLength - Self.tagLength <= capacity,
               let base = combined.baseAddress
         else { return nil }
         var written = 0
-        let ok = vswitch_aead_open(context, scratch.assumingMemoryBound(to: UInt8.self), &written, Self.scratchSize,
+        let ok = vswitch_aead_open(context, out.assumingMemoryBound(to: UInt8.self), &written, capacity,
                                    base.assumingMemoryBound(to: UInt8.self), Self.nonceLength,
                                    (base + Self.nonceLength).assumingMemoryBound(to: UInt8.self), combined.count - Self.nonceLength,
                                    associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self), associatedData.count)
-        guard ok == 1 else { return nil }
-        return body(UnsafeRawBufferPointer(start: scratch, count: written))
+        return ok == 1 ? written : nil
     }
 }

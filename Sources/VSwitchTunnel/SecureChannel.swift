@@ -83,7 +83,11 @@ public final class SecureChannel {
     /// if it authenticated and is new, otherwise `.dropped(reason)`, and then nothing is delivered
     /// (`frame` is only written once the datagram has authenticated). Never traps, whatever the
     /// datagram holds; a drop before the AEAD step allocates nothing.
-    public func open(datagram: UnsafeRawBufferPointer, into frame: UnsafeMutableRawBufferPointer) -> SecureOpenResult {
+    ///
+    /// `frameHasHeadroom`: the 4 bytes before `frame` may be written too (a packet buffer's
+    /// headroom); the datagram is then decrypted straight into place, with no copy after.
+    public func open(datagram: UnsafeRawBufferPointer, into frame: UnsafeMutableRawBufferPointer,
+                     frameHasHeadroom: Bool = false) -> SecureOpenResult {
         guard let view = SecureHeader(validating: datagram) else { return .dropped(.truncated) }
         guard view.magicAndVersion == SecureHeader.magicAndVersion else { return .dropped(.badVersion) }
         guard view.type == .frame else { return .dropped(.unknownType) }
@@ -97,6 +101,19 @@ public final class SecureChannel {
         let frameLength = view.frameLength
         guard frame.count >= frameLength else { return .dropped(.frameTooLarge) }
 
+        if frameHasHeadroom, let start = frame.baseAddress {
+            // VNI and frame land where they belong: the VNI in the headroom, the frame at `frame`.
+            let out = start - SecureHeader.vniLength
+            let capacity = frame.count + SecureHeader.vniLength
+            var opened = tryCurrent ? sealer.open(view.combined, authenticating: view.header, into: out, capacity: capacity) : nil
+            if opened == nil, tryPrevious, let previous {
+                opened = previous.open(view.combined, authenticating: view.header, into: out, capacity: capacity)
+            }
+            guard opened == frameLength + SecureHeader.vniLength else { return .dropped(.authenticationFailed) }
+            guard replay.accept(sender: sender, keyID: keyID, counter: counter) else { return .dropped(.replayed) }
+            let vni = UInt32(bigEndian: UnsafeRawPointer(out).loadUnaligned(as: UInt32.self)) & VXLANHeader.maximumVNI
+            return .frame(byteCount: frameLength, vni: vni)
+        }
         func deliver(_ plaintext: UnsafeRawBufferPointer) -> UInt32 {
             if frameLength > 0 { frame.copyMemory(from: plaintext.slice(SecureHeader.vniLength..<plaintext.count)) }
             return plaintext.loadBigEndian(fromByteOffset: 0, as: UInt32.self) & VXLANHeader.maximumVNI

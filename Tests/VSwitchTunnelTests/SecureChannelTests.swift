@@ -266,4 +266,40 @@ import Testing
         #expect(result.result == .frame(byteCount: size, vni: 42))
         #expect(result.frame == frame)
     }
+
+    /// Opening into a packet buffer's headroom (no copy after decryption) delivers what opening
+    /// into a plain buffer does, refuses what it refuses, and still tries both keys when their
+    /// ids collide.
+    @Test func openingIntoTheHeadroomMatchesOpeningIntoABuffer() {
+        let old = SecureKey.generate()
+        let (a, b) = channelPair(SecureKeyRing(current: old))
+        func openWithHeadroom(_ channel: SecureChannel, _ datagram: [UInt8]) -> (SecureOpenResult, [UInt8]) {
+            var buffer = [UInt8](repeating: 0xEE, count: 65_535 + 64)
+            let result = datagram.withUnsafeBytes { d in
+                buffer.withUnsafeMutableBytes { b in
+                    channel.open(datagram: d, into: UnsafeMutableRawBufferPointer(rebasing: b[64...]), frameHasHeadroom: true)
+                }
+            }
+            if case .frame(let n, _) = result { return (result, Array(buffer[64..<64 + n])) }
+            return (result, [])
+        }
+        for size in [0, 1, 1_400, 9_000] {
+            let frame = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            let datagram = sealFrame(a, frame, vni: 77)
+            let (result, opened) = openWithHeadroom(b, datagram)
+            #expect(result == .frame(byteCount: size, vni: 77))
+            #expect(opened == frame)
+            #expect(openWithHeadroom(b, datagram).0 == .dropped(.replayed))
+            var forged = sealFrame(a, frame, vni: 77)
+            forged[forged.count - 1] ^= 1
+            #expect(openWithHeadroom(b, forged).0 == .dropped(.authenticationFailed))
+        }
+        // Rotation to a key with the same id: the previous key still opens, in place too.
+        let new = key(collidingWith: old)
+        let late = sealFrame(a, [1, 2, 3])
+        b.keys = SecureKeyRing(current: new, previous: old)
+        let (result, opened) = openWithHeadroom(b, late)
+        #expect(result == .frame(byteCount: 3, vni: 42))
+        #expect(opened == [1, 2, 3])
+    }
 }
