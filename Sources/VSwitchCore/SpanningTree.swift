@@ -242,13 +242,20 @@ public final class SpanningTree {
         run()
     }
 
-    /// Changes the bridge parameters: every port is begun again, as after BEGIN.
+    /// Changes the bridge parameters. A new priority or new times make the bridge choose roles
+    /// again (17.13: as on a management change, without stopping ports that keep their role); a new
+    /// protocol version begins every port again, as after BEGIN.
     public func setParameters(_ new: Parameters) {
         guard new != parameters else { return }
+        let versionChanged = new.forceVersion != parameters.forceVersion
         parameters = new
-        rootTimes = bridgeTimes
-        prsState = .initBridge
-        for p in ports { begin(p) }
+        if versionChanged {
+            rootTimes = bridgeTimes
+            prsState = .initBridge
+            for p in ports { begin(p) }
+        } else {
+            for p in ports { p.reselect = true; p.selected = false }
+        }
         run()
     }
 

@@ -188,5 +188,23 @@ final class STPNetwork {
         }
         #expect(stp.status.ports.count == 1)
     }
-}
 
+    /// A new bridge priority moves the root without stopping ports that keep forwarding (the
+    /// host's edge port), and the other bridges follow.
+    @Test func aNewPriorityMovesTheRootWithoutStoppingEdgePorts() {
+        let net = Self.triangle()
+        net.addHost(2, 5)
+        net.run(seconds: 5)
+        #expect(net.state(2, 5) == .forwarding)
+        var p = SpanningTree.Parameters()
+        p.priority = 4096
+        net.bridges[2].setParameters(p)
+        #expect(net.state(2, 5) == .forwarding, "the edge port keeps forwarding")
+        net.settle()
+        net.run(seconds: 1)
+        #expect(net.bridges[2].status.rootPort == nil)
+        for b in net.bridges { #expect(b.status.rootID == net.bridges[2].status.bridgeID) }
+        let states = [(0, 1), (0, 2), (1, 1), (1, 2), (2, 1), (2, 2)].map { net.state($0.0, $0.1) }
+        #expect(states.filter { $0 == .discarding }.count == 1, "\(states)")
+    }
+}
