@@ -1,3 +1,10 @@
+/// A port's spanning-tree state or role changed (for the daemon's log).
+public struct SpanningTreeEvent: Sendable, Equatable {
+    public var port: PortNumber
+    public var state: SpanningTree.ForwardingState
+    public var role: SpanningTree.Role
+}
+
 /// The switch's side of the spanning tree: BPDUs in and out, per-port forwarding states, the
 /// MAC-table flushes of topology changes, link polling and the one-second tick.
 ///
@@ -34,6 +41,12 @@ extension LearningSwitch {
 
     public var spanningTreeStatus: SpanningTree.Status? { spanningTree?.status }
     public var spanningTreeRuns: Bool { spanningTree != nil }
+
+    /// The port state changes since the last call (at most 256 are kept between calls).
+    public func takeSpanningTreeEvents() -> [SpanningTreeEvent] {
+        defer { spanningTreeEvents.removeAll() }
+        return spanningTreeEvents
+    }
 
     /// Sets port `number`'s spanning-tree parameters (kept while the tree is off, too).
     public func setSpanningTreeParameters(_ parameters: SpanningTree.PortParameters, for number: PortNumber) {
@@ -101,8 +114,12 @@ extension LearningSwitch {
     func applySpanningTree(_ stp: SpanningTree, now: UInt64) {
         var changed = false
         for n in attachedPorts {
-            let state = stp.state(of: n).rawValue
-            if portStates[n] != state { portStates[n] = state; changed = true }
+            let state = stp.state(of: n)
+            if portStates[n] != state.rawValue {
+                portStates[n] = state.rawValue
+                changed = true
+                if spanningTreeEvents.count < 256 { spanningTreeEvents.append(SpanningTreeEvent(port: n, state: state, role: stp.role(of: n))) }
+            }
         }
         if changed { rebuildFloodPorts() }
         for n in stp.takeFlushes() { flushLearned(n) }

@@ -121,6 +121,9 @@ public final class LearningSwitch {
     var bpduBatch: PacketBatch?
     var spanningTreeClock: UInt64 = 0
     var spanningTreeParameters: [PortNumber: SpanningTree.PortParameters] = [:]
+    /// Port state changes not yet taken by the control plane's log (`takeSpanningTreeEvents`);
+    /// appended only when a state changes, and bounded.
+    var spanningTreeEvents: [SpanningTreeEvent] = []
 
     public init(settings: Settings = Settings(), batchCapacity: Int = 64) {
         precondition(batchCapacity > 0 && batchCapacity <= Int(UInt16.max))

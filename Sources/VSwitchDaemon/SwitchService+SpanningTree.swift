@@ -64,6 +64,22 @@ extension SwitchService {
         }
     }
 
+    /// Logs the ports' spanning-tree state changes since the last call, as the Linux bridge does
+    /// ("port 2(veth0) entered forwarding state"), with the role that led there.
+    func logSpanningTreeEvents() {
+        for name in bridges.keys.sorted() {
+            let bridge = bridges[name]!
+            guard bridge.settings.stp == true else { continue }
+            let events = bridge.dataPlane.perform { dp -> Handover<[(SpanningTreeEvent, String)]> in
+                let sw = dp.switching
+                return Handover(sw.takeSpanningTreeEvents().map { ($0, sw.port($0.port)?.name ?? "?") })
+            }.value
+            for (e, port) in events {
+                logger.info("bridge \(name): port \(port) is \(e.state.name) (\(e.role.name))")
+            }
+        }
+    }
+
     /// A locally administered unicast MAC for the bridge identifier.
     static func randomBridgeAddress() -> MACAddress {
         var raw = UInt64.random(in: 0...0xFFFF_FFFF_FFFF)

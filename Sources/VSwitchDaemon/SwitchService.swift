@@ -469,6 +469,7 @@ public final class SwitchService: @unchecked Sendable {
                 }
             }
             self.logOversizeTunnelFrames()
+            self.logSpanningTreeEvents()
             self.startMoveLogging()
         }
     }
