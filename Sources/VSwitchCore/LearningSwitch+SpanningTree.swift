@@ -195,9 +195,7 @@ extension LearningSwitch {
             if learns {
                 var vlan: UInt16 = 0
                 if vlanPorts != 0 {
-                    let frame = UnsafeRawPointer(buffer.pointee.frame)
-                    let tagged = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self)) == 0x8100
-                    let vid = tagged ? UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) & 0xFFF : 0
+                    let (tagged, vid) = Self.tag(of: buffer)
                     if let v = classify(tagged: tagged, vid: vid, on: ingress) { vlan = v } else { counters.pointee.drop(.vlanFiltered); continue }
                 }
                 MACTable.learn(MACTable.key(mac: src, vlan: vlan), fresh: fresh, in: table.layout, state: table.state)

@@ -58,6 +58,15 @@ extension LearningSwitch {
         }
     }
 
+    /// Whether a frame (of at least 18 bytes if tagged: `addresses` checked) carries an 802.1Q
+    /// tag as received, and its VLAN id (0 if untagged).
+    @inlinable @inline(__always)
+    static func tag(of buffer: UnsafeMutablePointer<PacketBuffer>) -> (tagged: Bool, vid: UInt16) {
+        let frame = UnsafeRawPointer(buffer.pointee.frame)
+        let tagged = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self)) == 0x8100
+        return (tagged, tagged ? UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) & 0xFFF : 0)
+    }
+
     /// The VLAN of a frame received on `port`, or nil if the port does not take it.
     @inlinable @inline(__always)
     func classify(tagged: Bool, vid: UInt16, on port: PortNumber) -> UInt16? {
@@ -89,9 +98,7 @@ extension LearningSwitch {
             guard let (dst, src) = Self.addresses(of: buffer, counters: counters) else { continue }
             // Link-local frames (BPDUs) are untagged and belong to no VLAN.
             if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 { deferLinkLocal(f); continue }
-            let frame = UnsafeRawPointer(buffer.pointee.frame)
-            let tagged = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self)) == 0x8100
-            let vid = tagged ? UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) & 0xFFF : 0
+            let (tagged, vid) = Self.tag(of: buffer)
             guard let vlan = classify(tagged: tagged, vid: vid, on: ingress) else { counters.pointee.drop(.vlanFiltered); continue }
             frameVLANs[f] = vlan | (tagged ? VLANMode.taggedBit : 0)
             if learns { MACTable.learn(MACTable.key(mac: src, vlan: vlan), fresh: fresh, in: layout, state: tableState) }

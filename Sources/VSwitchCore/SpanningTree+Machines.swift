@@ -517,19 +517,26 @@ extension SpanningTree {
         p.rbWhile = 0
     }
 
-    func enterDisablePort(_ p: PortData) {
-        p.prt = .disablePort
+    /// DISABLE_PORT and BLOCK_PORT (the same actions): take the selected role, stop learning and
+    /// forwarding.
+    func enterStoppingPort(_ p: PortData, _ state: PRT) {
+        p.prt = state
         p.role = p.selectedRole
         p.learn = false; p.forward = false
     }
 
-    func enterDisabledPort(_ p: PortData) {
-        p.prt = .disabledPort
-        p.fdWhile = maxAge(p)
+    /// DISABLED_PORT (`fdWhile` = MaxAge) and ALTERNATE_PORT (`fdWhile` = forwardDelay): stopped,
+    /// synced, not re-rooting.
+    func enterStoppedPort(_ p: PortData, _ state: PRT, fdWhile: UInt16) {
+        p.prt = state
+        p.fdWhile = fdWhile
         p.synced = true
         p.rrWhile = 0
         p.sync = false; p.reRoot = false
     }
+
+    func enterDisablePort(_ p: PortData) { enterStoppingPort(p, .disablePort) }
+    func enterDisabledPort(_ p: PortData) { enterStoppedPort(p, .disabledPort, fdWhile: maxAge(p)) }
 
     func enterRootPort(_ p: PortData) {
         p.prt = .rootPort
@@ -613,19 +620,8 @@ extension SpanningTree {
         return false
     }
 
-    func enterBlockPort(_ p: PortData) {
-        p.prt = .blockPort
-        p.role = p.selectedRole
-        p.learn = false; p.forward = false
-    }
-
-    func enterAlternatePort(_ p: PortData) {
-        p.prt = .alternatePort
-        p.fdWhile = forwardDelay(p)
-        p.synced = true
-        p.rrWhile = 0
-        p.sync = false; p.reRoot = false
-    }
+    func enterBlockPort(_ p: PortData) { enterStoppingPort(p, .blockPort) }
+    func enterAlternatePort(_ p: PortData) { enterStoppedPort(p, .alternatePort, fdWhile: forwardDelay(p)) }
 
     func alternatePortTransition(_ p: PortData) -> Bool {
         if p.proposed && !p.agree {
