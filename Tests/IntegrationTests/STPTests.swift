@@ -256,4 +256,43 @@ struct STPTests {
             #expect(try h.ctlJSON(["stp", "show", "br0"])["enabled"] as? Bool == false)
         }
     }
+
+    /// Hostile BPDUs: random frames to the bridge group address, truncated, with random LLC,
+    /// versions, types and fields, from a host. The daemon stays up, counts them, keeps its tree
+    /// and keeps forwarding.
+    @Test func randomBPDUsFromAHostAreCountedAndChangeNothing() throws {
+        try withHarness("sf") { h in
+            let hosts = try h.switchWithHosts(2)
+            try h.ctlOK(["set", "br0", "stp=on"])
+            #expect(Self.wait(6) { (try? Self.portStates(h, h.socketPath))?[hosts[0].port]?.state == "forwarding" })
+            let script = """
+                import os, random, socket
+                random.seed(6)
+                s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+                s.bind(("\(hosts[0].port)", 0))
+                me = s.getsockname()[4]
+                # An RST BPDU (802.3 length 39, LLC 42 42 03) from a bridge worse than any real one.
+                worst = bytes.fromhex("f000ffffffffffff")
+                good = (bytes.fromhex("0180c2000000") + me + bytes.fromhex("0027424203") + bytes.fromhex("000002023c")
+                        + worst + bytes(4) + worst + bytes.fromhex("8001" "0000" "1400" "0200" "0f00" "00"))
+                for i in range(3000):
+                    f = bytearray(good + bytes(60 - len(good)) if len(good) < 60 else good)
+                    for _ in range(random.randrange(6)):
+                        f[random.randrange(14, len(f))] = random.randrange(256)
+                    if random.randrange(4) == 0:
+                        f = f[:random.randrange(14, len(f))]
+                    s.send(bytes(f) + os.urandom(random.randrange(4)))
+                """
+            try h.exec(hosts[0].ns, ["python3", "-c", script]).check()
+            // A mutated BPDU may be valid and better than this bridge (the tree then follows it,
+            // as it should without a BPDU guard): forwarding comes back within the timers.
+            #expect(Self.wait(12) { (try? TunnelTests.ping(h, hosts[0].ns, hosts[1].ip, count: 1)) == true })
+            let show = try Self.stp(h, h.socketPath)
+            let port = (show["ports"] as? [[String: Any]])?.first { $0["port"] as? String == hosts[0].port }
+            let received = (port?["bpdus_received"] as? Int ?? 0) + (port?["bpdus_invalid"] as? Int ?? 0)
+            print("random BPDUs: \(String(describing: port))")
+            #expect(received > 1000, "\(String(describing: port))")
+            #expect(h.daemonIsRunning)
+        }
+    }
 }
