@@ -1,3 +1,4 @@
+import VSwitchTesting
 import Crypto
 import Foundation
 import Testing

@@ -1,22 +1,8 @@
-// Shared helpers for the tunnel tests: hex fixtures, a seeded generator, frame builders, and
+// Shared helpers for the tunnel tests (hex fixtures come from VSwitchTesting): a seeded generator, frame builders, and
 // temporary key files.
 import VSwitchTesting
 import Glibc
 @testable import VSwitchTunnel
-
-/// Bytes from hex text; spaces and newlines are ignored.
-func bytes(_ hex: String) -> [UInt8] {
-    let digits = hex.utf8.filter { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\n") }
-    precondition(digits.count % 2 == 0, "odd number of hex digits in fixture")
-    func value(_ c: UInt8) -> UInt8 {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-        default: preconditionFailure("bad hex digit in fixture")
-        }
-    }
-    return stride(from: 0, to: digits.count, by: 2).map { value(digits[$0]) << 4 | value(digits[$0 + 1]) }
-}
 
 /// The project's seeded generator (VSwitchTesting), for reproducible fuzz loops.
 typealias SeededGenerator = SplitMix64

@@ -1,3 +1,4 @@
+import VSwitchTesting
 import Testing
 import VSwitchWire
 
