@@ -2,13 +2,14 @@
 // BoringSSL symbol with CCryptoBoringSSL_ and does not export the C module as a product). The
 // declarations below are BoringSSL's own (include/openssl/aead.h); the definitions come from the
 // CCryptoBoringSSL objects that linking the Crypto product brings in. The same primitives
-// swift-crypto's ChaChaPoly calls, without its per-call context setup and `Data` results.
+// swift-crypto's ChaChaPoly and AES.GCM call, without its per-call context setup and `Data` results.
 #include "CAEAD.h"
 
 struct evp_aead_st;
 struct evp_aead_ctx_st;
 
 extern const struct evp_aead_st *CCryptoBoringSSL_EVP_aead_chacha20_poly1305(void);
+extern const struct evp_aead_st *CCryptoBoringSSL_EVP_aead_aes_256_gcm(void);
 extern struct evp_aead_ctx_st *CCryptoBoringSSL_EVP_AEAD_CTX_new(const struct evp_aead_st *aead, const uint8_t *key,
                                                                  size_t key_len, size_t tag_len);
 extern void CCryptoBoringSSL_EVP_AEAD_CTX_free(struct evp_aead_ctx_st *ctx);
@@ -21,6 +22,10 @@ extern int CCryptoBoringSSL_EVP_AEAD_CTX_open(const struct evp_aead_ctx_st *ctx,
 
 vswitch_aead *vswitch_aead_chacha20_poly1305_new(const uint8_t *key, size_t key_len) {
     return (vswitch_aead *)CCryptoBoringSSL_EVP_AEAD_CTX_new(CCryptoBoringSSL_EVP_aead_chacha20_poly1305(), key, key_len, 16);
+}
+
+vswitch_aead *vswitch_aead_aes_256_gcm_new(const uint8_t *key, size_t key_len) {
+    return (vswitch_aead *)CCryptoBoringSSL_EVP_AEAD_CTX_new(CCryptoBoringSSL_EVP_aead_aes_256_gcm(), key, key_len, 16);
 }
 
 void vswitch_aead_free(vswitch_aead *aead) {

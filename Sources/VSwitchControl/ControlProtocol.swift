@@ -66,18 +66,20 @@ public struct PortSpec: Codable, Sendable, Equatable {
     public var settings: [String: String]?
     /// `tun`: the addresses behind the TUN device (CIDRs) the port answers ARP/ND for.
     public var peers: [String]?
-    /// `udp`: local ADDR:PORT, remotes ADDR:PORT (host names allowed), VNI, `vxlan` or `secure`, key file.
+    /// `udp`: local ADDR:PORT, remotes ADDR:PORT (host names allowed), VNI, `vxlan` or `secure`, key
+    /// file and cipher (`chacha20-poly1305`, the default, or `aes-256-gcm`) for `secure`.
     public var local: String?
     public var remotes: [String]?
     public var vni: Int?
     public var encap: String?
     public var keyFile: String?
+    public var cipher: String?
     public init(name: String, type: String = "tap", netns: String? = nil, addr: String? = nil, mtu: Int? = nil, mac: String? = nil,
                 settings: [String: String]? = nil, peers: [String]? = nil, local: String? = nil, remotes: [String]? = nil,
-                vni: Int? = nil, encap: String? = nil, keyFile: String? = nil) {
+                vni: Int? = nil, encap: String? = nil, keyFile: String? = nil, cipher: String? = nil) {
         self.name = name; self.type = type; self.netns = netns; self.addr = addr; self.mtu = mtu; self.mac = mac
         self.settings = settings; self.peers = peers; self.local = local; self.remotes = remotes; self.vni = vni
-        self.encap = encap; self.keyFile = keyFile
+        self.encap = encap; self.keyFile = keyFile; self.cipher = cipher
     }
 }
 

@@ -55,6 +55,9 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case stpDiscarding
     /// Known unicast bound for a port the spanning tree keeps from forwarding.
     case stpBlocked
+    /// A secure datagram sealed with another cipher than the port's (`--cipher`): the two ends
+    /// are configured differently.
+    case cipherMismatch
 
     public var name: String {
         switch self {
@@ -81,6 +84,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .vlanFiltered: "vlan-filtered"
         case .stpDiscarding: "stp-discarding"
         case .stpBlocked: "stp-blocked"
+        case .cipherMismatch: "cipher-mismatch"
         }
     }
 

@@ -12,10 +12,20 @@ extension SwitchService {
         switch spec.encap ?? "vxlan" {
         case "vxlan":
             if spec.keyFile != nil { throw fail("--key-file applies to --encap secure only") }
+            if spec.cipher != nil { throw fail("--cipher applies to --encap secure only") }
             encapsulation = .vxlan
         case "secure":
             guard let path = spec.keyFile else { throw fail("--encap secure needs --key-file FILE (make one with vswitchctl genkey -w FILE)") }
-            do { encapsulation = .secure(try SecureKeyFile.load(path: path)) } catch { throw fail("\(error)") }
+            let cipher: SecureCipher
+            if let name = spec.cipher {
+                guard let named = SecureCipher(name: name) else {
+                    throw fail("invalid cipher \(name) (\(SecureCipher.allCases.map(\.name).joined(separator: " or ")))")
+                }
+                cipher = named
+            } else {
+                cipher = .chacha20Poly1305
+            }
+            do { encapsulation = .secure(try SecureKeyFile.load(path: path), cipher) } catch { throw fail("\(error)") }
         case let other:
             throw fail("invalid encap \(other) (vxlan or secure)")
         }
@@ -31,7 +41,7 @@ extension SwitchService {
         guard let tunnel = port.device as? UDPTunnelPort, port.number != nil else { return nil }
         let handle = Handover(tunnel)
         let traffic = bridge.dataPlane.perform { _ in Handover(handle.value.trafficByRemote) }.value
-        return TunnelInfo(local: tunnel.local.description, vni: Int(tunnel.vni), encap: tunnel.encapsulation.name,
+        return TunnelInfo(local: tunnel.local.description, vni: Int(tunnel.vni), encap: tunnel.encapsulation.description,
                           remotes: zip(tunnel.remotes.indices, traffic).map { i, t in
                               RemoteInfo(address: tunnel.remotes[i].description, maxInnerFrame: tunnel.maxInnerFrame[i],
                                          rxPackets: t.rxPackets, rxBytes: t.rxBytes, txPackets: t.txPackets, txBytes: t.txBytes)

@@ -33,17 +33,24 @@ import VSwitchWire
 public final class UDPTunnelPort: DevicePort, LearningPort {
     public enum Encapsulation: Sendable {
         case vxlan
-        case secure(SecureKeyRing)
+        case secure(SecureKeyRing, SecureCipher)
         public var overhead: Int {
             switch self {
             case .vxlan: VXLANHeader.headerLength
             case .secure: SecureHeader.overhead
             }
         }
+        /// `vxlan`, `secure`; with the cipher, as `show` prints it: `secure (aes-256-gcm)`.
         public var name: String {
             switch self {
             case .vxlan: "vxlan"
             case .secure: "secure"
+            }
+        }
+        public var description: String {
+            switch self {
+            case .vxlan: "vxlan"
+            case .secure(_, let cipher): "secure (\(cipher.name))"
             }
         }
     }
@@ -143,7 +150,7 @@ public final class UDPTunnelPort: DevicePort, LearningPort {
         }
         smallestMaxFrame = maxInnerFrame.min() ?? 0
         largestMaxFrame = maxInnerFrame.max() ?? 0
-        if case .secure(let keys) = encapsulation { channel = SecureChannel(keys: keys) } else { channel = nil }
+        if case .secure(let keys, let cipher) = encapsulation { channel = SecureChannel(keys: keys, cipher: cipher) } else { channel = nil }
 
         remoteAddresses = .allocate(capacity: resolved.count)
         remoteLengths = .allocate(capacity: resolved.count)
@@ -345,6 +352,7 @@ public final class UDPTunnelPort: DevicePort, LearningPort {
         switch r {
         case .truncated, .badVersion, .unknownType, .frameTooLarge: .tunnelMalformed
         case .unknownKey: .unknownKey
+        case .cipherMismatch: .cipherMismatch
         case .reflected: .unknownRemote
         case .replayed: .replayed
         case .authenticationFailed: .authenticationFailed

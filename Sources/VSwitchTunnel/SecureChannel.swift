@@ -21,31 +21,35 @@ public final class SecureChannel {
         didSet { install(keys) }
     }
 
+    /// The AEAD every key of the ring is used with; named in byte 3 of every datagram.
+    public let cipher: SecureCipher
+
     /// The current key, expanded, and its id: seals, and opens first.
-    private var sealer: ChaChaPolyAEAD
+    private var sealer: AEAD
     private var currentID: UInt8
     /// The previous key, expanded, and its id, if the ring has one: opens only.
-    private var previous: ChaChaPolyAEAD?
+    private var previous: AEAD?
     private var previousID: UInt8?
     private var replay: ReplayTable
 
-    /// A channel sealing with `keys.current` under `senderID` (by default a fresh random one, as
-    /// every port start should use), remembering `replayCapacity` senders.
-    public init(keys: SecureKeyRing, senderID: UInt32 = .random(in: .min ... .max),
+    /// A channel sealing with `keys.current` and `cipher` under `senderID` (by default a fresh
+    /// random one, as every port start should use), remembering `replayCapacity` senders.
+    public init(keys: SecureKeyRing, cipher: SecureCipher = .chacha20Poly1305, senderID: UInt32 = .random(in: .min ... .max),
                 replayCapacity: Int = ReplayTable.defaultCapacity) {
         self.keys = keys
+        self.cipher = cipher
         self.senderID = senderID
-        sealer = ChaChaPolyAEAD(keys.current)
+        sealer = AEAD(keys.current, cipher: cipher)
         currentID = keys.current.id
-        previous = keys.previous.map(ChaChaPolyAEAD.init)
+        previous = keys.previous.map { AEAD($0, cipher: cipher) }
         previousID = keys.previous?.id
         replay = ReplayTable(capacity: replayCapacity)
     }
 
     private func install(_ keys: SecureKeyRing) {
-        sealer = ChaChaPolyAEAD(keys.current)
+        sealer = AEAD(keys.current, cipher: cipher)
         currentID = keys.current.id
-        previous = keys.previous.map(ChaChaPolyAEAD.init)
+        previous = keys.previous.map { AEAD($0, cipher: cipher) }
         previousID = keys.previous?.id
     }
 
@@ -63,7 +67,7 @@ public final class SecureChannel {
         let counter = nextCounter
         nextCounter += 1  // consumed even if sealing fails below: a nonce is never offered twice
 
-        let header = SecureHeaderRepr(type: .frame, keyID: currentID, senderID: senderID, counter: counter)
+        let header = SecureHeaderRepr(type: .frame, keyID: currentID, cipher: cipher, senderID: senderID, counter: counter)
         _ = header.emit(into: datagram)
         let plaintextStart = SecureHeader.headerLength
         datagram.storeBigEndian(vni, toByteOffset: plaintextStart)
@@ -91,6 +95,7 @@ public final class SecureChannel {
         guard let view = SecureHeader(validating: datagram) else { return .dropped(.truncated) }
         guard view.magicAndVersion == SecureHeader.magicAndVersion else { return .dropped(.badVersion) }
         guard view.type == .frame else { return .dropped(.unknownType) }
+        guard view.cipher == cipher.rawValue else { return .dropped(.cipherMismatch) }
         let keyID = view.keyID
         let tryCurrent = keyID == currentID, tryPrevious = keyID == previousID
         guard tryCurrent || tryPrevious else { return .dropped(.unknownKey) }
@@ -146,6 +151,8 @@ public enum SecureDropReason: String, CaseIterable, Sendable {
     case badVersion
     /// A datagram type this version does not know.
     case unknownType
+    /// Sealed with another cipher (byte 3): the two ends are configured differently.
+    case cipherMismatch
     /// No key of the ring has the datagram's key id: a peer on another key, or noise.
     case unknownKey
     /// The datagram carries this channel's own sender id: its own traffic sent back to it.

@@ -148,10 +148,12 @@ struct AddPort: ParsableCommand {
     @Option(help: "udp: vxlan (RFC 7348) or secure (authenticated encryption).") var encap: String?
     @Option(name: .customLong("key-file"), help: ArgumentHelp("udp, secure: the key file (vswitchctl genkey).", valueName: "FILE"))
     var keyFile: String?
+    @Option(help: ArgumentHelp("udp, secure: the AEAD, chacha20-poly1305 (default) or aes-256-gcm (faster on CPUs with AES instructions); both ends must agree.", valueName: "CIPHER"))
+    var cipher: String?
     @Flag(name: .customLong("may-exist"), help: "Succeed if the port exists.") var mayExist = false
     func run() throws {
         let spec = PortSpec(name: port, type: type, netns: netns, addr: addr, mtu: mtu, mac: mac, peers: peer.isEmpty ? nil : peer,
-                            local: local, remotes: remote.isEmpty ? nil : remote, vni: vni, encap: encap, keyFile: keyFile)
+                            local: local, remotes: remote.isEmpty ? nil : remote, vni: vni, encap: encap, keyFile: keyFile, cipher: cipher)
         _ = try global.call(.addPort, AddPortParams(bridge: bridge, port: spec, mayExist: mayExist), as: OK.self)
     }
 }

@@ -91,16 +91,18 @@ struct TunnelTests {
     }
 
     /// Two vswitchd, each in its own namespace, joined by a tunnel over an underlay veth.
-    func lanOverTunnel(_ h: Harness, secure: Bool, keys: (String, String)? = nil) throws
+    /// `ciphers`: each end's `--cipher` (secure only; nil: the default).
+    func lanOverTunnel(_ h: Harness, secure: Bool, keys: (String, String)? = nil, ciphers: (String?, String?) = (nil, nil)) throws
         -> (a: String, b: String, hA: (ns: String, port: String), hB: (ns: String, port: String), tunnel: String) {
         let sa = try h.namespace("sa"), sb = try h.namespace("sb")
         try Self.underlay(h, sa, sb)
         let a = try h.startDaemon(in: sa, name: "a"), b = try h.startDaemon(in: sb, name: "b")
         let tunnel = h.prefix + "t"
-        for (sock, local, remote, key) in [(a, "198.18.200.1", "198.18.200.2", keys?.0), (b, "198.18.200.2", "198.18.200.1", keys?.1)] {
+        for (sock, local, remote, key, cipher) in [(a, "198.18.200.1", "198.18.200.2", keys?.0, ciphers.0),
+                                                   (b, "198.18.200.2", "198.18.200.1", keys?.1, ciphers.1)] {
             try h.ctlOK(["--socket", sock, "add-br", "br0"])
             try h.ctlOK(["--socket", sock, "add-port", "br0", tunnel, "--type", "udp", "--local", local + ":4789", "--remote", remote + ":4789"]
-                        + (secure ? ["--encap", "secure", "--key-file", key!] : []))
+                        + (secure ? ["--encap", "secure", "--key-file", key!] : []) + (cipher.map { ["--cipher", $0] } ?? []))
         }
         let hA = try Self.host(h, "ha", bridge: "br0", ip: "198.18.10.1", socket: a)
         let hB = try Self.host(h, "hb", bridge: "br0", ip: "198.18.10.2", socket: b)
@@ -113,15 +115,20 @@ struct TunnelTests {
         return path
     }
 
-    @Test(arguments: [false, true])
-    func lanOverATunnel(secure: Bool) throws {
-        try withHarness(secure ? "ls" : "lp") { h in
+    /// Plain VXLAN, and the secure mode with each cipher.
+    @Test(arguments: ["vxlan", "chacha20-poly1305", "aes-256-gcm"])
+    func lanOverATunnel(mode: String) throws {
+        let secure = mode != "vxlan"
+        try withHarness(["vxlan": "lp", "chacha20-poly1305": "ls", "aes-256-gcm": "la"][mode]!) { h in
             let key = secure ? try keyFile(h, "k") : ""
-            let t = try lanOverTunnel(h, secure: secure, keys: (key, key))
+            let cipher = mode == "aes-256-gcm" ? mode : nil
+            let t = try lanOverTunnel(h, secure: secure, keys: (key, key), ciphers: (cipher, cipher))
+            let show = try h.ctlOK(["--socket", t.a, "show"])
+            #expect(show.contains("encap: \(secure ? "secure (\(mode))" : "vxlan")"), "\(show)")
             #expect(try Self.ping(h, t.hA.ns, "198.18.10.2"))
             #expect(try Self.ping(h, t.hB.ns, "198.18.10.1"))
             let bits = try Self.iperf(h, from: t.hA.ns, to: t.hB.ns, ip: "198.18.10.2")
-            #expect(bits > 30e6, "TCP over the \(secure ? "secure" : "vxlan") tunnel: \(Int(bits / 1e6)) Mbit/s")
+            #expect(bits > 30e6, "TCP over the \(mode) tunnel: \(Int(bits / 1e6)) Mbit/s")
             // A non-IP frame crosses: EtherType 0x88B5 (local experimental), broadcast.
             let capture = try h.spawn(t.hB.ns, ["tcpdump", "-i", t.hB.port, "-c", "1", "-n", "ether", "proto", "0x88b5"], log: "tcpdump.log")
             usleep(500_000)
@@ -165,6 +172,31 @@ struct TunnelTests {
             kill(h.daemons["b"]!.processIdentifier, SIGHUP)
             usleep(300_000)
             #expect(try !Self.ping(h, t.hA.ns, "198.18.10.2", count: 2))
+        }
+    }
+
+    /// Ends with the same key but different ciphers deliver nothing and say why (`cipher-mismatch`,
+    /// not `auth-failed`); the cipher is kept across a restart; `--cipher` is refused where it
+    /// does not apply or names no cipher, and then no port is made.
+    @Test func endsWithDifferentCiphersDeliverNothing() throws {
+        try withHarness("lc") { h in
+            let key = try keyFile(h, "k")
+            let t = try lanOverTunnel(h, secure: true, keys: (key, key), ciphers: ("aes-256-gcm", "chacha20-poly1305"))
+            #expect(try !Self.ping(h, t.hA.ns, "198.18.10.2", count: 2))
+            let d = try Self.drops(h, "br0", t.tunnel, socket: t.b)
+            #expect((d["cipher-mismatch"] ?? 0) > 0 && (d["auth-failed"] ?? 0) == 0, "\(d)")
+            for (args, message) in [(["--cipher", "aes-256-gcm"], "--cipher applies to --encap secure only"),
+                                    (["--encap", "secure", "--key-file", key, "--cipher", "des"], "invalid cipher des")] {
+                let r = try h.ctl(["--socket", t.a, "add-port", "br0", h.prefix + "x", "--type", "udp", "--local", "198.18.200.1:4790"] + args)
+                #expect(r.status != 0 && r.stderr.contains(message), "\(args): \(r.stderr)")
+            }
+            #expect(try !h.ctlOK(["--socket", t.a, "show"]).contains(h.prefix + "x"), "a refused port is not made")
+            // B restarts and comes back with the cipher it was given: still a mismatch.
+            let pid = h.daemons["b"]!.processIdentifier
+            kill(pid, SIGTERM)
+            h.daemons["b"]!.waitUntilExit()
+            let b = try h.startDaemon(in: h.prefix + "sb", name: "b")
+            #expect(try h.ctlOK(["--socket", b, "show"]).contains("encap: secure (chacha20-poly1305)"))
         }
     }
 

@@ -66,9 +66,10 @@ import VSwitchTunnel
         #expect(count <= 14 * UInt64(Self.rounds) + 50)
     }
 
-    @Test func secureChannelSealAndOpen() {
+    @Test(arguments: SecureCipher.allCases)
+    func secureChannelSealAndOpen(cipher: SecureCipher) {
         let ring = SecureKeyRing(current: SecureKey.generate())
-        let (a, b) = channelPair(ring)
+        let (a, b) = channelPair(ring, cipher: cipher)
         var datagram = [UInt8](repeating: 0, count: 1400 + SecureHeader.overhead)
         var output = [UInt8](repeating: 0, count: 65_535)
         var delivered = 0
@@ -83,7 +84,7 @@ import VSwitchTunnel
                 }
             }
         }
-        print("AllocationTests: SecureChannel seal+open of 1,400 bytes: \(count) mallocs / \(Self.rounds) = \(Double(count) / Double(Self.rounds)) each")
+        print("AllocationTests: SecureChannel (\(cipher.name)) seal+open of 1,400 bytes: \(count) mallocs / \(Self.rounds) = \(Double(count) / Double(Self.rounds)) each")
         #expect(delivered == Self.rounds + 10)
         #expect(count <= 50, "\(count) mallocs for \(Self.rounds) seals and opens")
     }

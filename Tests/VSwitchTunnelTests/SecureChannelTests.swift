@@ -7,8 +7,9 @@ import Testing
 @Suite struct SecureChannelTests {
     let ring = SecureKeyRing(current: SecureKey.generate())
 
-    @Test func roundTrip() {
-        let (a, b) = channelPair(ring)
+    @Test(arguments: SecureCipher.allCases)
+    func roundTrip(cipher: SecureCipher) {
+        let (a, b) = channelPair(ring, cipher: cipher)
         for frame in [frame1400, ipv6Frame(sourcePort: 1, destinationPort: 2), [UInt8](), [0x42]] {
             let datagram = sealFrame(a, frame, vni: 0xab_cdef)
             #expect(datagram.count == frame.count + 36)
@@ -44,8 +45,9 @@ import Testing
         #expect(first[16...] != second[16...], "two datagrams of one frame differ")
     }
 
-    @Test func everySingleByteModificationIsRejected() {
-        let (a, b) = channelPair(ring)
+    @Test(arguments: SecureCipher.allCases)
+    func everySingleByteModificationIsRejected(cipher: SecureCipher) {
+        let (a, b) = channelPair(ring, cipher: cipher)
         for _ in 0..<4 { _ = sealFrame(a, frame1400) }  // counter 5: no flip below reaches 0
         let frame = ipv4Frame(sourcePort: 1, destinationPort: 2, payload: 40)
         let datagram = sealFrame(a, frame)
@@ -59,6 +61,7 @@ import Testing
                     case 0: .badVersion
                     case 1: .unknownType
                     case 2: .unknownKey
+                    case 3: .cipherMismatch
                     default: .authenticationFailed
                     }
                 #expect(result == .dropped(expected), "byte \(index) ^ \(flip)")
@@ -204,6 +207,27 @@ import Testing
         #expect(openDatagram(b, datagram, capacity: 1400).result == .frame(byteCount: 1400, vni: 42))
     }
 
+    /// Byte 3 names the cipher: ends configured with different ciphers drop each other's
+    /// datagrams as `cipherMismatch` (before any AEAD work), never as forgeries, and a datagram
+    /// whose cipher byte is rewritten to match fails authentication (the byte is associated data).
+    @Test func aCipherMismatchIsToldApartFromAForgery() {
+        let chacha = SecureChannel(keys: ring, cipher: .chacha20Poly1305, senderID: 1)
+        let aes = SecureChannel(keys: ring, cipher: .aes256GCM, senderID: 2)
+        let fromChaCha = sealFrame(chacha, frame1400), fromAES = sealFrame(aes, frame1400)
+        #expect(fromChaCha[3] == 0 && fromAES[3] == 1)
+        #expect(openDatagram(aes, fromChaCha).result == .dropped(.cipherMismatch))
+        #expect(openDatagram(chacha, fromAES).result == .dropped(.cipherMismatch))
+        var relabelled = fromChaCha
+        relabelled[3] = 1
+        #expect(openDatagram(aes, relabelled).result == .dropped(.authenticationFailed))
+        var unknown = fromAES
+        unknown[3] = 7
+        #expect(openDatagram(aes, unknown).result == .dropped(.cipherMismatch))
+        unknown.withUnsafeBytes { #expect(SecureHeaderRepr.parse(SecureHeader(validating: $0)!) == nil) }
+        // Each still opens its own kind.
+        #expect(openDatagram(SecureChannel(keys: ring, cipher: .aes256GCM, senderID: 3), fromAES).result == .frame(byteCount: 1400, vni: 42))
+    }
+
     @Test func otherVersionsTypesAndVXLANAreRejected() {
         let (a, b) = channelPair(ring)
         var datagram = sealFrame(a, frame1400)
@@ -216,8 +240,9 @@ import Testing
         #expect(openDatagram(b, datagram).result == .dropped(.unknownType))
     }
 
-    @Test func randomDatagramsNeverTrap() {
-        let (a, b) = channelPair(ring)
+    @Test(arguments: SecureCipher.allCases)
+    func randomDatagramsNeverTrap(cipher: SecureCipher) {
+        let (a, b) = channelPair(ring, cipher: cipher)
         var generator = SeededGenerator(seed: 8439)
         var output = [UInt8](repeating: 0, count: 65_535)
         func attempt(_ datagram: [UInt8]) {
@@ -229,13 +254,13 @@ import Testing
             var datagram = [UInt8].random(count: length, using: &generator)
             attempt(datagram)
             // And with a plausible header, so the replay check and the AEAD run on them too.
-            if length >= 3 { datagram.replaceSubrange(0..<3, with: [0xa1, 0x01, id]) }
+            if length >= 4 { datagram.replaceSubrange(0..<4, with: [0xa1, 0x01, id, cipher.rawValue]) }
             attempt(datagram)
         }
         for length in [8_192, 9_000, 32_768, 65_506, 65_507] {
             var datagram = [UInt8].random(count: length, using: &generator)
             attempt(datagram)
-            datagram.replaceSubrange(0..<3, with: [0xa1, 0x01, id])
+            datagram.replaceSubrange(0..<4, with: [0xa1, 0x01, id, cipher.rawValue])
             attempt(datagram)
         }
         // The biggest frame a UDP datagram over IPv4 can carry round-trips.
@@ -244,24 +269,38 @@ import Testing
     }
 
     /// The wire format does not depend on which code calls the AEAD: datagrams sealed through the
-    /// CAEAD shim open with swift-crypto's `ChaChaPoly`, and the reverse, for frames of every size
-    /// class (including empty and a whole superframe-sized datagram).
-    @Test(arguments: [0, 1, 63, 64, 1_400, 65_000])
-    func datagramsAreThoseSwiftCryptoSealsAndOpens(size: Int) throws {
+    /// CAEAD shim open with swift-crypto's `ChaChaPoly` or `AES.GCM`, and the reverse, for frames
+    /// of every size class (including empty and a whole superframe-sized datagram).
+    @Test(arguments: SecureCipher.allCases, [0, 1, 63, 64, 1_400, 65_000])
+    func datagramsAreThoseSwiftCryptoSealsAndOpens(cipher: SecureCipher, size: Int) throws {
         let secret = SecureKey.generate()
         let key = secret.withUnsafeBytes { SymmetricKey(data: $0) }
-        let (a, b) = channelPair(SecureKeyRing(current: secret))
+        let (a, b) = channelPair(SecureKeyRing(current: secret), cipher: cipher)
         let frame = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         // Ours sealed, swift-crypto opens: nonce, ciphertext and tag from byte 4, header as AD.
         let datagram = sealFrame(a, frame)
-        let box = try ChaChaPoly.SealedBox(combined: datagram[4...])
-        let opened = try ChaChaPoly.open(box, using: key, authenticating: datagram[..<16])
+        #expect(datagram[3] == cipher.rawValue)
+        let opened: Data =
+            switch cipher {
+            case .chacha20Poly1305:
+                try ChaChaPoly.open(ChaChaPoly.SealedBox(combined: datagram[4...]), using: key, authenticating: datagram[..<16])
+            case .aes256GCM:
+                try AES.GCM.open(AES.GCM.SealedBox(combined: datagram[4...]), using: key, authenticating: datagram[..<16])
+            }
         #expect(Array(opened) == [0, 0, 0, 42] + frame)
         // swift-crypto sealed (same header, next counter), ours opens.
         var header = Array(datagram[..<16])
         header[15] &+= 1
-        let sealed = try ChaChaPoly.seal(Data([0, 0, 0, 42] + frame), using: key, nonce: ChaChaPoly.Nonce(data: header[4...]),
-                                         authenticating: header)
+        let plaintext = Data([0, 0, 0, 42] + frame)
+        let sealed: (ciphertext: Data, tag: Data) =
+            switch cipher {
+            case .chacha20Poly1305:
+                try ChaChaPoly.seal(plaintext, using: key, nonce: ChaChaPoly.Nonce(data: header[4...]), authenticating: header)
+                    .ciphertextAndTag
+            case .aes256GCM:
+                try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(data: header[4...]), authenticating: header)
+                    .ciphertextAndTag
+            }
         let theirs = header + Array(sealed.ciphertext) + Array(sealed.tag)
         let result = openDatagram(b, theirs)
         #expect(result.result == .frame(byteCount: size, vni: 42))
@@ -303,4 +342,12 @@ import Testing
         #expect(result == .frame(byteCount: 3, vni: 42))
         #expect(opened == [1, 2, 3])
     }
+}
+
+private extension ChaChaPoly.SealedBox {
+    var ciphertextAndTag: (ciphertext: Data, tag: Data) { (ciphertext, tag) }
+}
+
+private extension AES.GCM.SealedBox {
+    var ciphertextAndTag: (ciphertext: Data, tag: Data) { (ciphertext, tag) }
 }

@@ -3,13 +3,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// ChaCha20-Poly1305 (RFC 8439) from the BoringSSL that swift-crypto builds and links, called on
+/// ChaCha20-Poly1305 (RFC 8439) and AES-256-GCM from the BoringSSL that swift-crypto builds and links, called on
 /// the caller's buffers: no allocation per call, and sealing may be done in place. An opaque
 /// handle per key (an EVP_AEAD_CTX), made once per key.
 typedef struct vswitch_aead vswitch_aead;
 
 /// A context for a 32-byte key and 16-byte tags; NULL if BoringSSL refuses.
 vswitch_aead *vswitch_aead_chacha20_poly1305_new(const uint8_t *key, size_t key_len);
+/// The same for AES-256-GCM (BoringSSL picks its AES-NI/VAES code at run time).
+vswitch_aead *vswitch_aead_aes_256_gcm_new(const uint8_t *key, size_t key_len);
 void vswitch_aead_free(vswitch_aead *aead);
 
 /// EVP_AEAD_CTX_seal: writes `in_len` + 16 bytes (ciphertext, tag) to `out`, which may be `in`

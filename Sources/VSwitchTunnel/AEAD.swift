@@ -1,16 +1,44 @@
 import CAEAD
 
-/// ChaCha20-Poly1305 for one key: BoringSSL's AEAD (the one swift-crypto builds and links) called
+/// The AEAD a secure port seals with. Both take a 32-byte key and a 96-bit nonce and make a
+/// 16-byte tag, so the datagram layout is the same; byte 3 of the header names the cipher
+/// (SecureHeader.swift), and both ends of a tunnel must use the same one.
+public enum SecureCipher: UInt8, CaseIterable, Sendable {
+    /// ChaCha20-Poly1305 (RFC 8439): fast in plain software on every CPU. The default.
+    case chacha20Poly1305 = 0
+    /// AES-256-GCM (NIST SP 800-38D): much faster where the CPU has AES and carry-less multiply
+    /// instructions (x86-64 with AES-NI and PCLMULQDQ, better still VAES; ARMv8 crypto extensions),
+    /// slow and without constant-time guarantees in software.
+    case aes256GCM = 1
+
+    /// The name on the command line and in `show`: `chacha20-poly1305`, `aes-256-gcm` (OpenVPN's
+    /// and OpenSSL's names, lower case).
+    public var name: String {
+        switch self {
+        case .chacha20Poly1305: "chacha20-poly1305"
+        case .aes256GCM: "aes-256-gcm"
+        }
+    }
+
+    /// The cipher called `name` (case-insensitive), or nil.
+    public init?(name: String) {
+        guard let found = Self.allCases.first(where: { $0.name == name.lowercased() }) else { return nil }
+        self = found
+    }
+}
+
+/// One cipher with one key: BoringSSL's AEAD (the one swift-crypto builds and links) called
 /// through a thin C shim (`CAEAD`) on the caller's buffers. The only code in this module that
 /// touches the AEAD.
 ///
-/// Why not swift-crypto's `ChaChaPoly` API: it sets up a BoringSSL context on every call and
+/// Why not swift-crypto's `ChaChaPoly` and `AES.GCM` API: it sets up a BoringSSL context on every call and
 /// returns `Data`, so a seal plus an open allocated 17-19 times and copied once more each way
 /// (measured, `AllocationTests`). Here the context is made once per key, sealing happens in place
 /// in the datagram, and opening writes into a scratch buffer made with the key: no allocation per
 /// datagram. The primitive is the same, so the wire format is unchanged (tests seal with one and
 /// open with the other).
-final class ChaChaPolyAEAD {
+final class AEAD {
+    let cipher: SecureCipher
     private let context: OpaquePointer
     /// Where `open` writes plaintexts (the largest a UDP datagram can carry).
     private let scratch: UnsafeMutableRawPointer
@@ -18,9 +46,14 @@ final class ChaChaPolyAEAD {
     static let nonceLength = 12
     static let tagLength = 16
 
-    init(_ key: SecureKey) {
+    init(_ key: SecureKey, cipher: SecureCipher) {
+        self.cipher = cipher
         let made = key.withUnsafeBytes { bytes in
-            vswitch_aead_chacha20_poly1305_new(bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.count)
+            let k = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            return switch cipher {
+            case .chacha20Poly1305: vswitch_aead_chacha20_poly1305_new(k, bytes.count)
+            case .aes256GCM: vswitch_aead_aes_256_gcm_new(k, bytes.count)
+            }
         }
         // A 32-byte key and a 16-byte tag are always accepted; nil means BoringSSL could not
         // allocate a few hundred bytes.
