@@ -98,9 +98,11 @@ public struct TunnelInfo: Codable, Sendable, Equatable {
     public var local: String
     public var vni: Int
     public var encap: String
+    /// `secure` only: `chacha20-poly1305` or `aes-256-gcm`.
+    public var cipher: String?
     public var remotes: [RemoteInfo]
-    public init(local: String, vni: Int, encap: String, remotes: [RemoteInfo]) {
-        self.local = local; self.vni = vni; self.encap = encap; self.remotes = remotes
+    public init(local: String, vni: Int, encap: String, cipher: String? = nil, remotes: [RemoteInfo]) {
+        self.local = local; self.vni = vni; self.encap = encap; self.cipher = cipher; self.remotes = remotes
     }
 }
 

@@ -41,7 +41,7 @@ extension SwitchService {
         guard let tunnel = port.device as? UDPTunnelPort, port.number != nil else { return nil }
         let handle = Handover(tunnel)
         let traffic = bridge.dataPlane.perform { _ in Handover(handle.value.trafficByRemote) }.value
-        return TunnelInfo(local: tunnel.local.description, vni: Int(tunnel.vni), encap: tunnel.encapsulation.description,
+        return TunnelInfo(local: tunnel.local.description, vni: Int(tunnel.vni), encap: tunnel.encapsulation.name, cipher: tunnel.encapsulation.cipher?.name,
                           remotes: zip(tunnel.remotes.indices, traffic).map { i, t in
                               RemoteInfo(address: tunnel.remotes[i].description, maxInnerFrame: tunnel.maxInnerFrame[i],
                                          rxPackets: t.rxPackets, rxBytes: t.rxBytes, txPackets: t.txPackets, txBytes: t.txBytes)

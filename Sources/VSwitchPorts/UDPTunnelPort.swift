@@ -40,18 +40,15 @@ public final class UDPTunnelPort: DevicePort, LearningPort {
             case .secure: SecureHeader.overhead
             }
         }
-        /// `vxlan`, `secure`; with the cipher, as `show` prints it: `secure (aes-256-gcm)`.
         public var name: String {
             switch self {
             case .vxlan: "vxlan"
             case .secure: "secure"
             }
         }
-        public var description: String {
-            switch self {
-            case .vxlan: "vxlan"
-            case .secure(_, let cipher): "secure (\(cipher.name))"
-            }
+        /// The secure mode's cipher.
+        public var cipher: SecureCipher? {
+            if case .secure(_, let cipher) = self { cipher } else { nil }
         }
     }
 
@@ -261,7 +258,6 @@ public final class UDPTunnelPort: DevicePort, LearningPort {
         // them again. VXLAN's outer UDP checksum may be zero (the kernel's default over IPv4), so
         // there every merged segment's TCP checksum is verified.
         let verify = channel == nil
-        defer { TCPCoalescer.coalesce(batch, from: start, verifyChecksums: verify) }
         let now = UInt32(truncatingIfNeeded: SystemCalls.monotonicNanoseconds() / 1_000_000_000)
         while !batch.isFull {
             if pendingMessage >= pendingCount {
@@ -273,8 +269,12 @@ public final class UDPTunnelPort: DevicePort, LearningPort {
                 pendingOffset = 0
             }
             // A message is one datagram, or several of one flow that UDP_GRO coalesced (each
-            // `rxSegments[i]` bytes, the last maybe shorter). What does not fit this batch waits
-            // for the next call.
+            // `rxSegments[i]` bytes, the last maybe shorter): usually one TSO superframe of the
+            // sender, cut to fit a UDP GSO send. Its frames are merged again as soon as they are
+            // in the batch (with the run before, if they continue it), so a batch holds many
+            // messages; one that would not fit whole waits for the next call, unless the batch
+            // holds nothing yet. Cutting a message in two would cost a second write into the
+            // TAP, and a second ACK from its TCP, for the same data.
             while pendingMessage < pendingCount && !batch.isFull {
                 let i = pendingMessage
                 let length = rxLengths[i]
@@ -285,6 +285,9 @@ public final class UDPTunnelPort: DevicePort, LearningPort {
                 }
                 let total = Int(length)
                 let segment = rxSegments[i] > 0 ? Int(rxSegments[i]) : max(total, 1)
+                if pendingOffset == 0 && batch.count > start
+                    && (total + segment - 1) / segment > batch.capacity - batch.count { return }
+                let first = batch.count
                 repeat {
                     let size = min(segment, total - pendingOffset)
                     accept(UnsafeRawPointer(rxStarts[i]! + pendingOffset), length: size, from: remote, into: batch, now: now,
@@ -295,8 +298,10 @@ public final class UDPTunnelPort: DevicePort, LearningPort {
                     pendingMessage += 1
                     pendingOffset = 0
                 }
+                if batch.count - first > 1 || (first > start && batch.count > first) {
+                    TCPCoalescer.coalesce(batch, from: max(start, first - 1), verifyChecksums: verify)
+                }
             }
-            TCPCoalescer.coalesce(batch, from: start, verifyChecksums: verify)
         }
     }
 
@@ -458,58 +463,44 @@ public final class UDPTunnelPort: DevicePort, LearningPort {
                          counters: inout PortCounters) {
         flush(counters: &counters)  // what is queued goes first: order is kept
         let limit = local.isIPv6 ? 65_527 : 65_507
-        if channel == nil {
-            return sendGSOInPlace(frame, length: length, header: header, limit: limit, only: only, socket: socket, counters: &counters)
-        }
-        var used = 0, size = 0, count = 0, inner = 0
-        var last = false
-        let result = GSOSegmenter.forEachSegment(
-            of: UnsafeRawBufferPointer(start: frame, count: length), header: header,
-            scratch: UnsafeMutableRawBufferPointer(start: segmentScratch, count: arenaSlotSize - SecureHeader.overhead)
-        ) { segment in
-            let datagram = segment.count + encapsulation.overhead
-            if count > 0 && (last || datagram > size || used + datagram > limit || count == Self.gsoMaxSegments) {
-                transmitGSO(from: 0, used, segment: size, count: count, inner: inner, only: only, socket: socket, counters: &counters)
-                used = 0; count = 0; inner = 0; last = false
-            }
-            if count == 0 { size = datagram } else if datagram < size { last = true }
-            let slot = gsoBuffer + used
-            if let channel {
-                guard channel.seal(frame: UnsafeRawBufferPointer(segment), vni: vni,
-                                   into: UnsafeMutableRawBufferPointer(start: slot, count: datagram)) != nil else { counters.txErrors &+= 1; return true }
-            } else {
-                slot.copyMemory(from: vxlanHeader, byteCount: VXLANHeader.headerLength)
-                (slot + VXLANHeader.headerLength).copyMemory(from: segment.baseAddress!, byteCount: segment.count)
-            }
-            used += datagram; count += 1; inner += segment.count
-            return true
-        }
-        if count > 0 { transmitGSO(from: 0, used, segment: size, count: count, inner: inner, only: only, socket: socket, counters: &counters) }
-        if case .failure(let f) = result { counters.drop(f == .scratchTooSmall ? .transmitTooBig : .transmitUnsupported) }
+        sendGSOInPlace(frame, length: length, header: header, limit: limit, only: only, socket: socket, counters: &counters)
     }
 
-    /// VXLAN: the segments are built straight into `gsoBuffer`, each behind its VXLAN header, and
-    /// sent in runs that fit one UDP GSO send (65,507 bytes, 64 datagrams).
+    /// The segments are built straight into `gsoBuffer`, each where its datagram carries it
+    /// (VXLAN: behind the 8-byte header; secure: behind the 16-byte header and the VNI, with room
+    /// for the tag after it, and then sealed in place), and sent in runs of equal datagrams that
+    /// fit one UDP GSO send (65,507 bytes, 64 datagrams). Each payload byte is copied once, summed
+    /// on the way (and, secure, encrypted where it lies).
     private func sendGSOInPlace(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, limit: Int, only: Int?, socket: Int,
                                 counters: inout PortCounters) {
-        let h = VXLANHeader.headerLength
+        let h = channel == nil ? VXLANHeader.headerLength : SecureHeader.headerLength + SecureHeader.vniLength
+        let t = channel == nil ? 0 : SecureHeader.tagLength
         var used = 0, count = 0, size = 0
+        var sealFailed = false
         let result = GSOSegmenter.forEachSegment(
             of: UnsafeRawBufferPointer(start: frame, count: length), header: header,
             scratch: UnsafeMutableRawBufferPointer(start: segmentScratch, count: arenaSlotSize - SecureHeader.overhead),
             placement: { segment in
-                guard used + h + segment <= Self.gsoCapacity else { return nil }
+                guard used + h + segment + t <= Self.gsoCapacity else { return nil }
                 let slot = gsoBuffer + used
-                slot.copyMemory(from: vxlanHeader, byteCount: h)
+                if channel == nil { slot.copyMemory(from: vxlanHeader, byteCount: h) }
                 return slot + h
             },
             usesPlacement: true
         ) { segment in
-            if count == 0 { size = segment.count + h }
-            used += segment.count + h
+            let datagram = h + segment.count + t
+            if let channel {
+                // The segment already sits at offset 20 of its datagram: sealed in place.
+                guard channel.seal(frame: segment, vni: vni,
+                                   into: UnsafeMutableRawBufferPointer(start: gsoBuffer + used, count: datagram)) == datagram
+                else { sealFailed = true; return false }
+            }
+            if count == 0 { size = datagram }
+            used += datagram
             count += 1
             return true
         }
+        if sealFailed { counters.txErrors &+= 1 }
         if case .failure(let f) = result { counters.drop(f == .scratchTooSmall ? .transmitTooBig : .transmitUnsupported); return }
         guard count > 0 else { return }
         // Runs of equal datagrams (the last may be shorter), each one send.
@@ -518,7 +509,7 @@ public final class UDPTunnelPort: DevicePort, LearningPort {
         while sent < count {
             let n = min(perRun, count - sent)
             let bytes = min(n * size, used - offset)
-            let innerBytes = bytes - n * h
+            let innerBytes = bytes - n * (h + t)
             transmitGSO(from: offset, bytes, segment: size, count: n, inner: innerBytes, only: only, socket: socket, counters: &counters)
             offset += bytes
             sent += n

@@ -22,8 +22,8 @@
 // Threading. Keys, rings, Reprs and drop reasons are Sendable values. A `SecureChannel` (counter,
 // replay windows, expanded keys) belongs to the data-plane thread that owns its port.
 //
-// Foundation. None here, except that swift-crypto's AEAD API speaks `Data`: ChaChaPolyAEAD.swift
-// is the one file that touches it, and the key-file loader uses Glibc directly. The numbers: 36
-// bytes of overhead per secure datagram, a replay window of 1,984 counters per sender, 16 senders
-// per port, keys of 32 bytes with 8-bit ids; allocations per sealed and opened datagram are those
-// of swift-crypto's API (see ChaChaPolyAEAD.swift and the allocation test).
+// Foundation. None here: swift-crypto's AEAD API speaks `Data`, so AEAD.swift calls the same
+// BoringSSL through a C shim (CAEAD) instead, and the key-file loader uses Glibc directly. The
+// numbers: 36 bytes of overhead per secure datagram, a replay window of 1,984 counters per sender, 16 senders
+// per port, keys of 32 bytes with 8-bit ids; no allocation per sealed and opened datagram
+// (see AEAD.swift and the allocation test).
