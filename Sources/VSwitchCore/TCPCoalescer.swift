@@ -15,7 +15,12 @@ import CChecksum
 ///   * Checksums the coalescer can vouch for: a frame with no virtio-net header (or an all-plain
 ///     one) has its TCP checksum verified (unless `verifyChecksums` is false); a frame whose header
 ///     says NEEDS_CSUM for exactly this TCP checksum field (nothing else) or DATA_VALID is trusted
-///     as the kernel would. Any other header (GSO, odd offsets, unknown flags) keeps the frame out.
+///     as the kernel would. Any other header (odd offsets, unknown flags, GSO) keeps the frame out,
+///     with one exception: a superframe as this coalescer writes them (NEEDS_CSUM, TCPV4 or TCPV6,
+///     hdr_len and checksum offsets of this packet) whose payload is a whole number of its
+///     gso_size may head a run, and takes the segments that continue it. So a run that arrives
+///     in two pieces (a sender's superframe cut into two UDP GSO sends, say) still becomes one
+///     frame, whichever call merged the first piece.
 ///
 /// And against the frame before it in the run (frame i+1 continues frame i's run; no flow table):
 ///
@@ -86,6 +91,8 @@ public enum TCPCoalescer {
                                  maxLength: Int, maxSegments: Int, verifyChecksums: Bool) -> Int {
         guard start + 1 < end, let head = parse(buffers[start]) else { return 1 }
         if head.endsRun { return 1 }
+        // A superframe merged before carries on only if no short segment ended it.
+        if head.mergedSegmentSize > 0 && head.payloadLength % head.mergedSegmentSize != 0 { return 1 }
         let headBuffer = buffers + start
         guard headBuffer.pointee.offset >= virtioHeaderLength else { return 1 }
         // IPv4 total length (from the IP header) or IPv6 payload length (after the fixed header)
@@ -93,15 +100,16 @@ public enum TCPCoalescer {
         let ipLimit = head.isIPv6 ? ethernetHeaderLength + 40 + 65_535 : ethernetHeaderLength + 65_535
         let frameLimit = min(maxLength, headBuffer.pointee.capacity - headBuffer.pointee.offset, ipLimit)
         let frame = headBuffer.pointee.frame
-        let gsoSize = head.payloadLength
+        let gsoSize = head.mergedSegmentSize > 0 ? head.mergedSegmentSize : head.payloadLength
         var length = headBuffer.pointee.length
         var previous = head
         var lastFlags = head.flags
         var taken = 1
+        var segments = head.payloadLength / gsoSize
         var headVerified = head.trusted || !verifyChecksums
-        while start + taken < end, taken < maxSegments {
+        while start + taken < end, segments < maxSegments {
             let candidateBuffer = buffers[start + taken]
-            guard let next = parse(candidateBuffer) else { break }
+            guard let next = parse(candidateBuffer), next.mergedSegmentSize == 0 else { break }
             let candidate = UnsafeRawPointer(candidateBuffer.frame)
             guard next.isIPv6 == head.isIPv6, next.headerLength == head.headerLength,
                   next.payloadLength <= gsoSize,
@@ -126,6 +134,7 @@ public enum TCPCoalescer {
             lastFlags = next.flags
             previous = next
             taken += 1
+            segments += 1
             if next.endsRun || next.payloadLength < gsoSize { break }
         }
         guard taken > 1 else { return 1 }
@@ -180,6 +189,8 @@ public enum TCPCoalescer {
         var timestampValue: UInt32
         /// The checksum need not (cannot) be verified: NEEDS_CSUM or DATA_VALID.
         var trusted: Bool
+        /// A superframe merged earlier: its segments' payload length (gso_size); 0 for a segment.
+        var mergedSegmentSize: Int = 0
 
         var payloadOffset: Int { transportOffset + headerLength }
         var endsRun: Bool { flags != flagACK }
@@ -227,15 +238,27 @@ public enum TCPCoalescer {
 
         // Offload metadata: none, or a header this coalescer understands.
         var trusted = false
+        var mergedSegmentSize = 0
         if buffer.offloadLength == virtioHeaderLength {
             guard buffer.offset >= virtioHeaderLength else { return nil }
             let vnet = frame - virtioHeaderLength
             let vflags = vnet.load(as: UInt8.self)
-            guard vnet.load(fromByteOffset: 1, as: UInt8.self) == 0, vflags & ~3 == 0 else { return nil }
+            let gsoType = vnet.load(fromByteOffset: 1, as: UInt8.self)
+            guard vflags & ~3 == 0 else { return nil }
             if vflags & 1 != 0 {
                 let csumStart = UInt16(littleEndian: vnet.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
                 let csumOffset = UInt16(littleEndian: vnet.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
                 guard Int(csumStart) == transportOffset, csumOffset == 16 else { return nil }
+            }
+            if gsoType != 0 {
+                // Only a superframe as `mergeRun` writes them: NEEDS_CSUM, TCPV4/TCPV6 matching
+                // the packet, hdr_len at the payload, a gso_size no larger than the payload.
+                let hdrLen = Int(UInt16(littleEndian: vnet.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+                let size = Int(UInt16(littleEndian: vnet.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
+                guard vflags == 1, gsoType == (isIPv6 ? 4 : 1), hdrLen == transportOffset + headerLength,
+                      size > 0, size <= length - hdrLen
+                else { return nil }
+                mergedSegmentSize = size
             }
             trusted = vflags != 0
         } else if buffer.offloadLength != 0 {
@@ -263,7 +286,8 @@ public enum TCPCoalescer {
         return Segment(isIPv6: isIPv6, transportOffset: transportOffset, headerLength: headerLength,
                        payloadLength: length - transportOffset - headerLength,
                        sequence: load32(tcp + 4), flags: flags, timestampOffset: timestampOffset,
-                       timestampValue: timestampOffset >= 0 ? load32(frame + timestampOffset) : 0, trusted: trusted)
+                       timestampValue: timestampOffset >= 0 ? load32(frame + timestampOffset) : 0, trusted: trusted,
+                       mergedSegmentSize: mergedSegmentSize)
     }
 
     // MARK: - Comparing two frames

@@ -256,6 +256,50 @@ private func expectGroups(_ segments: [Segment], groups: [[Int]], from first: In
         }
     }
 
+    /// A run cut in two, its first piece merged by an earlier call (a sender's superframe that
+    /// arrived in two UDP GSO messages), still becomes one frame. A merged frame that a short
+    /// segment ended, or that reached the segment limit, takes no more; nor is a merged frame
+    /// ever absorbed into another.
+    @Test func aMergedFrameTakesTheSegmentsThatContinueIt() {
+        var segments = stream(count: 45, size: 1448)
+        segments[44].flags = 0x18
+        let batch = makeBatch(segments[0..<30].map(\.bytes))
+        #expect(TCPCoalescer.coalesce(batch, from: 0) == 29)
+        for s in segments[30...] { #expect(batch.append(s.bytes)) }
+        #expect(TCPCoalescer.coalesce(batch, from: 0) == 15)
+        #expect(batch.count == 1)
+        expectMerged(batch, 0, segments)
+
+        var short = stream(count: 4, size: 1000)
+        short[2].payload = Array(short[2].payload[0..<500])
+        short[3].sequence = short[0].sequence &+ 2500
+        let ended = makeBatch(short[0..<3].map(\.bytes))
+        #expect(TCPCoalescer.coalesce(ended, from: 0) == 2)
+        #expect(ended.append(short[3].bytes))
+        #expect(TCPCoalescer.coalesce(ended, from: 0) == 0)
+        #expect(ended.count == 2)
+
+        let ten = stream(count: 10, size: 1000)
+        let limited = makeBatch(ten[0..<4].map(\.bytes))
+        #expect(TCPCoalescer.coalesce(limited, from: 0, maxSegments: 5) == 3)
+        for s in ten[4...] { #expect(limited.append(s.bytes)) }
+        #expect(TCPCoalescer.coalesce(limited, from: 0, maxSegments: 5) == 5)
+        #expect(limited.count == 2)
+        expectMerged(limited, 0, Array(ten[0..<5]))
+        expectMerged(limited, 1, Array(ten[5..<10]))
+
+        // Two merged halves side by side stay two frames: only single segments are taken.
+        let halves = makeBatch(ten[0..<5].map(\.bytes))
+        #expect(TCPCoalescer.coalesce(halves, from: 0) == 4)
+        let second = makeBatch(ten[5...].map(\.bytes))
+        #expect(TCPCoalescer.coalesce(second, from: 0) == 4)
+        #expect(halves.append(Array(second.buffers[0].bytes)))
+        halves.buffers[1].offloadLength = 10
+        (halves.buffers[1].frame - 10).copyMemory(from: second.buffers[0].frame - 10, byteCount: 10)
+        #expect(TCPCoalescer.coalesce(halves, from: 0) == 0)
+        #expect(halves.count == 2)
+    }
+
     @Test func sequenceGapSplitsRuns() {
         var segments = stream(count: 8, size: 1000)
         for i in 4..<8 { segments[i].sequence &+= 1000 }
