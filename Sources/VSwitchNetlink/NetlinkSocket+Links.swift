@@ -52,27 +52,6 @@ extension NetlinkSocket {
         }
     }
 
-    /// Sets the largest GSO packet the kernel builds for `name` (`ip link set NAME gso_max_size
-    /// N`; for IPv4 too while N <= 65,536). Sent by hand: libnl 3.7 only reads the attribute.
-    public func setGSOMaxSize(_ name: String, _ bytes: UInt32) throws {
-        try withSocket("set gso_max_size \(bytes) on", name) { socket, call in
-            let index = try Self.ifindex(of: name, socket: socket, call: call)
-            guard let message = nlmsg_alloc_simple(Int32(RTM_NEWLINK), Int32(NLM_F_REQUEST | NLM_F_ACK)) else {
-                throw call.failure(ENOMEM)
-            }
-            var header = ifinfomsg()
-            header.ifi_family = UInt8(AF_UNSPEC)
-            header.ifi_index = index
-            guard nlmsg_append(message, &header, MemoryLayout<ifinfomsg>.size, Int32(NLMSG_ALIGNTO)) >= 0,
-                  nla_put_u32(message, Int32(IFLA_GSO_MAX_SIZE), bytes) >= 0
-            else {
-                nlmsg_free(message)
-                throw call.failure(EMSGSIZE)
-            }
-            try call.check(nl_send_sync(socket, message))  // frees the message
-        }
-    }
-
     /// Sets the hardware address; `mac` must be 6 bytes.
     public func setMAC(_ name: String, _ mac: [UInt8]) throws {
         try change(name, "set mac \(LinkInfo.format(mac: mac)) on", name) { changes, call in

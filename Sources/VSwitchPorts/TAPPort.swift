@@ -108,21 +108,9 @@ public final class TAPPort: ImpairablePort, DevicePort {
         if fd >= 0 { SystemCalls.close(fd); fd = -1 }
     }
 
-    /// The GSO limit vswitch gives the TAPs it creates: TCP over them then builds superframes of
-    /// at most 42 segments of 1,448 bytes (the kernel keeps MAX_TCP_HEADER, about 320 bytes, of it
-    /// for headers), rather than 45. Encapsulated, 42 full-sized frames are 42 datagrams of at most
-    /// 1,550 bytes (secure) or 1,522 (VXLAN): 65,100 bytes, one UDP GSO send (at most 65,507
-    /// bytes), so a superframe crosses a tunnel as one message, is received as one, and is
-    /// written into the far TAP as one frame. A 45-segment superframe needs two sends, which the
-    /// far switch often reads apart and writes as two frames, each drawing its own ACK. Between
-    /// two TAPs the smaller superframes cost about 7% more of them.
-    public static let gsoMaxSize: UInt32 = 61_440
-
-    /// Sets MAC, MTU, up, and an address, through netlink inside the port's namespace; and, on a
-    /// TAP it created, the GSO limit (`gsoMaxSize`).
+    /// Sets MAC, MTU, up, and an address, through netlink inside the port's namespace.
     public func configure(mac: [UInt8]?, mtu: Int?, address: String?) throws {
         let nl = try NetlinkSocket(namespace: namespace)
-        if created { try nl.setGSOMaxSize(name, Self.gsoMaxSize) }
         if let mac { try nl.setMAC(name, mac) }
         if let mtu { try nl.setMTU(name, mtu) }
         try nl.setUp(name, true)
