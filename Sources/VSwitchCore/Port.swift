@@ -25,6 +25,14 @@ public protocol Port: AnyObject {
     func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters)
 }
 
+/// A port that reads from its device more than one batch may take (a tunnel port's UDP GRO
+/// messages of up to 64 datagrams each): what it holds is no longer readable on its
+/// `readinessDescriptor`, so the data plane asks, and polls it again before sleeping.
+public protocol BufferingPort: Port {
+    /// Whether `receive` has frames to give that it already read from the device.
+    var hasBufferedInput: Bool { get }
+}
+
 /// What the spanning tree asks of a port (with defaults for ports that cannot tell).
 public protocol LinkStatePort: Port {
     /// Whether the link is up (administratively up and with carrier). The spanning tree polls it

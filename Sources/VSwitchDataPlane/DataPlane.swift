@@ -4,7 +4,9 @@
 // ports and its packet pool. It waits in epoll (level-triggered) on every port's fd and on a
 // doorbell eventfd; for each ready port it drains up to `roundsPerWakeup` batches of
 // `batchCapacity` frames (receive, process, flush), then moves on, so one busy port cannot starve
-// the others. Between wake-ups, at most once a second, it ages the MAC table.
+// the others. A port that read more from its device than it has handed over (a tunnel port's
+// UDP GRO messages: `BufferingPort`) is polled again before the thread sleeps, since its fd no
+// longer says so. Between wake-ups, at most once a second, it ages the MAC table.
 //
 // The control plane never touches the switch. It posts closures to the mailbox and rings the
 // doorbell; the data-plane thread runs them between batches and answers through a continuation.
@@ -42,6 +44,8 @@ public final class DataPlane: @unchecked Sendable {
     private var running = true
     /// Ports that hold frames for later (impairments), served between batches.
     private var timedPorts: [(number: PortNumber, port: any TimedPort)] = []
+    /// Ports that may hold input read from their device but not yet received (`BufferingPort`).
+    private var bufferingPorts: [(number: PortNumber, port: any BufferingPort)] = []
 
     public init(name: String, settings: LearningSwitch.Settings, batchCapacity: Int = 64) throws {
         self.name = name
@@ -99,6 +103,7 @@ public final class DataPlane: @unchecked Sendable {
             do { try epoll.add(fd, token: UInt64(n)) } catch { switching.detach(n); throw error }
         }
         retime(n)
+        if let buffering = port as? any BufferingPort { bufferingPorts.append((n, buffering)) }
         return n
     }
 
@@ -107,6 +112,7 @@ public final class DataPlane: @unchecked Sendable {
         guard let port = switching.port(number) else { return nil }
         if port.readinessDescriptor >= 0 { epoll.remove(port.readinessDescriptor) }
         timedPorts.removeAll { $0.number == number }
+        bufferingPorts.removeAll { $0.number == number }
         return switching.detach(number)
     }
 
@@ -127,6 +133,17 @@ public final class DataPlane: @unchecked Sendable {
                 var rounds = 1
                 while sw.poll(port, batch: batch, now: now) == capacity && rounds < Self.roundsPerWakeup { rounds += 1 }
             }
+            // Input a port read from its device but has not handed over yet no longer makes the
+            // fd readable: serve it now, and do not sleep while any is left.
+            var holding = false
+            for (n, port) in bufferingPorts where port.hasBufferedInput {
+                var rounds = 0
+                while port.hasBufferedInput && rounds < Self.roundsPerWakeup {
+                    _ = sw.poll(n, batch: batch, now: now)
+                    rounds += 1
+                }
+                holding = holding || port.hasBufferedInput
+            }
             if now &- lastSweep >= 1_000_000_000 {
                 sw.sweep(now: now)
                 lastSweep = now
@@ -141,6 +158,7 @@ public final class DataPlane: @unchecked Sendable {
                 }
                 timeout = min(timeout, Int32(Self.treeServiceInterval / 1_000_000))
             }
+            if holding { timeout = 0 }
         }
     }
 

@@ -30,7 +30,7 @@ import VSwitchWire
 /// larger than the tunnel carries, so TCP never needs IP fragmentation. A frame larger than the
 /// largest inner frame a remote's path carries is dropped and counted (`tx-too-big`); vswitchd
 /// logs it, rate-limited, with the MTU to set.
-public final class UDPTunnelPort: DevicePort, LearningPort {
+public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
     public enum Encapsulation: Sendable {
         case vxlan
         case secure(SecureKeyRing, SecureCipher)
@@ -70,6 +70,8 @@ public final class UDPTunnelPort: DevicePort, LearningPort {
     private let smallestMaxFrame: Int
     private let largestMaxFrame: Int
     public var readinessDescriptor: Int32 { rxFD }
+    /// Messages read from the socket and not yet handed over: the data plane polls again.
+    public var hasBufferedInput: Bool { pendingMessage < pendingCount }
 
     private var rxFD: Int32 = -1
     private var txFDs: [Int32] = []

@@ -4,6 +4,8 @@
 import Glibc
 import Testing
 import VSwitchCore
+import VSwitchDataPlane
+import VSwitchTesting
 import VSwitchPorts
 import VSwitchTunnel
 import VSwitchWire
@@ -118,5 +120,34 @@ import VSwitchWire
             #expect(got.bytes[..<16] == frame[..<16] && got.bytes[26..<50] == frame[26..<50], "the headers")
             #expect(got.header.gsoType == .tcpv4 && got.header.gsoSize == UInt16(Self.mss) && got.header.flags.contains(.needsChecksum))
         }
+    }
+
+    /// What a tunnel port holds back (a message the batch could not take whole) reaches the
+    /// switch without another datagram arriving: the data plane polls a port that says it holds
+    /// input before it sleeps, although the socket is no longer readable.
+    @Test func heldInputIsServedWithoutWaitingForMore() throws {
+        let (a, b) = try Self.pair(.vxlan)
+        defer { a.close(); b.close() }
+        let plane = try DataPlane(name: "vst-held", settings: LearningSwitch.Settings(), batchCapacity: 44)
+        let sink = MemoryPort(name: "sink", keepsFrames: false)
+        _ = try #require(try plane.attach(b))
+        let out = try #require(try plane.attach(sink))
+        // Everything is queued on the socket before the data plane starts: its first wake-up
+        // reads all six messages into the slab, takes two superframes, and holds the third's
+        // messages, with nothing left for epoll to report.
+        let mss = Self.mss, n = Self.segments
+        Self.send((0..<3).map { Self.superframe(sequence: 1000 + UInt32($0 * n * mss)) }, from: a)
+        try plane.start()
+        defer { plane.stop() }
+        var payload: UInt64 = 0
+        for _ in 0..<100 {
+            payload = plane.perform { dp in
+                let c = dp.switching.counters(out) ?? PortCounters()
+                return c.txBytes - 66 * c.txPackets
+            }
+            if payload >= UInt64(3 * n * mss) { break }
+            usleep(20_000)
+        }
+        #expect(payload == UInt64(3 * n * mss), "all three superframes reached the other port")
     }
 }
