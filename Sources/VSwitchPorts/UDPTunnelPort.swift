@@ -457,24 +457,17 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
         if case .failure(let f) = result { counters.drop(f == .scratchTooSmall ? .transmitTooBig : .transmitUnsupported) }
     }
 
-    /// A TCP superframe's segments as UDP GSO sends: the datagrams (header and segment, or sealed)
-    /// laid end to end, all of one size but the last, handed to the kernel in one sendmsg with
-    /// UDP_SEGMENT, which cuts them (in software late, or in the NIC). Falls back to one datagram
-    /// per segment if the kernel refuses UDP_SEGMENT.
+    /// A TCP superframe's segments as UDP GSO sends. Each segment is built straight into
+    /// `gsoBuffer` where its datagram carries it (VXLAN: behind the 8-byte header; secure: behind
+    /// the 16-byte header and the VNI, with room for the tag after it, and then sealed in place),
+    /// so each payload byte is copied once, summed on the way (and, secure, encrypted where it
+    /// lies). The datagrams, all of one size but the last, go to the kernel in runs that fit one
+    /// sendmsg with UDP_SEGMENT (65,507 bytes, 64 datagrams), which cuts them (in software late,
+    /// or in the NIC). Falls back to one datagram per segment if the kernel refuses UDP_SEGMENT.
     private func sendGSO(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, only: Int?, socket: Int,
                          counters: inout PortCounters) {
         flush(counters: &counters)  // what is queued goes first: order is kept
         let limit = local.isIPv6 ? 65_527 : 65_507
-        sendGSOInPlace(frame, length: length, header: header, limit: limit, only: only, socket: socket, counters: &counters)
-    }
-
-    /// The segments are built straight into `gsoBuffer`, each where its datagram carries it
-    /// (VXLAN: behind the 8-byte header; secure: behind the 16-byte header and the VNI, with room
-    /// for the tag after it, and then sealed in place), and sent in runs of equal datagrams that
-    /// fit one UDP GSO send (65,507 bytes, 64 datagrams). Each payload byte is copied once, summed
-    /// on the way (and, secure, encrypted where it lies).
-    private func sendGSOInPlace(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, limit: Int, only: Int?, socket: Int,
-                                counters: inout PortCounters) {
         let h = channel == nil ? VXLANHeader.headerLength : SecureHeader.headerLength + SecureHeader.vniLength
         let t = channel == nil ? 0 : SecureHeader.tagLength
         var used = 0, count = 0, size = 0
@@ -518,7 +511,6 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
         }
     }
 
-    /// Sends the `count` datagrams in `gsoBuffer[0..<used]` to the destination(s).
     /// Sends the `count` datagrams in `gsoBuffer[start..<start + used]` to the destination(s).
     private func transmitGSO(from start: Int, _ used: Int, segment: Int, count: Int, inner: Int, only: Int?, socket: Int,
                              counters: inout PortCounters) {
