@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "VSwitchCoreTests", dependencies: ["VSwitchCore", "VSwitchTesting", "CMallocCounter"]),
         .testTarget(name: "VSwitchNetlinkTests", dependencies: ["VSwitchNetlink", "VSwitchSystem"]),
         .testTarget(name: "VSwitchPortsTests", dependencies: ["VSwitchPorts", "VSwitchCore", "VSwitchWire", "VSwitchTesting", "VSwitchNetlink",
-                                                          "VSwitchTunnel", "VSwitchDataPlane", "CMallocCounter"]),
+                                                          "VSwitchTunnel", "VSwitchDataPlane", "VSwitchSystem", "CMallocCounter"]),
         .testTarget(name: "VSwitchTunnelTests", dependencies: ["VSwitchTunnel", "VSwitchWire", "VSwitchTesting", "CMallocCounter"]),
         .testTarget(name: "VSwitchControlTests", dependencies: ["VSwitchControl"]),
         .testTarget(name: "VSwitchLabTests", dependencies: ["VSwitchLab"]),

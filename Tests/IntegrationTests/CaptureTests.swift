@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VSwitchSystem
 
 /// `vswitchctl capture`: a pcap file tcpdump reads, with the frames that crossed the port.
 @Suite(.enabled(if: Privilege.canRun, "needs root (runs in CI)"))
@@ -11,16 +12,13 @@ struct CaptureTests {
             #expect(try h.exec(n1, ["ping", "-c", "1", "-W", "2", "198.18.0.2"]).status == 0)  // ARP done
             let file = h.directory + "/x.pcap"
             // Capture in the background while h1 pings: 5 requests in, 5 replies out of t1.
-            let capture = Process()
-            capture.executableURL = URL(fileURLWithPath: productsDirectory + "/vswitchctl")
-            capture.arguments = ["capture", "br0", t1, "-c", "10", "-w", file]
-            capture.environment = h.environment
-            try capture.run()
+            let capture = try ChildProcess(path: productsDirectory + "/vswitchctl", arguments: ["capture", "br0", t1, "-c", "10", "-w", file],
+                                           environment: h.environment)
             usleep(300_000)
             #expect(try h.exec(n1, ["ping", "-c", "5", "-i", "0.2", "198.18.0.2"]).status == 0)
             let deadline = Date().addingTimeInterval(10)
             while capture.isRunning && Date() < deadline { usleep(50_000) }
-            if capture.isRunning { capture.terminate() }
+            if capture.isRunning { kill(capture.processIdentifier, SIGTERM) }
             capture.waitUntilExit()
             #expect(capture.terminationStatus == 0)
             let r = try run("tcpdump", ["-nn", "-r", file])

@@ -7,6 +7,7 @@
 // witness of what vswitchd did.
 import Foundation
 import Testing
+import VSwitchSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,19 +26,22 @@ struct CommandResult: CustomStringConvertible {
     var description: String { "status \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
 }
 
-/// Runs a program to completion and captures its output.
+/// Runs a program to completion and captures its output. Children are started with
+/// `ChildProcess` (posix_spawn), not Foundation's `Process`, whose `run()` crashes now and then on
+/// Linux (see ChildProcess).
 @discardableResult
 func run(_ program: String, _ args: [String], environment: [String: String]? = nil, input: Data? = nil,
          timeout: Double = 120) throws -> CommandResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: program.hasPrefix("/") ? program : "/usr/bin/env")
-    p.arguments = program.hasPrefix("/") ? args : [program] + args
-    if let environment { p.environment = environment }
     let out = Pipe(), err = Pipe(), inp = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = inp
-    try p.run()
+    let p = try ChildProcess(path: program.hasPrefix("/") ? program : "/usr/bin/env",
+                             arguments: program.hasPrefix("/") ? args : [program] + args, environment: environment,
+                             standardInput: inp.fileHandleForReading.fileDescriptor,
+                             standardOutput: out.fileHandleForWriting.fileDescriptor,
+                             standardError: err.fileHandleForWriting.fileDescriptor)
+    // The child has its own copies: close ours, or the reads below never see the end.
+    try? out.fileHandleForWriting.close()
+    try? err.fileHandleForWriting.close()
+    try? inp.fileHandleForReading.close()
     // A watchdog: a hung command fails its test instead of hanging the run.
     let pid = p.processIdentifier
     let watchdog = DispatchWorkItem { if p.isRunning { kill(pid, SIGKILL) } }
@@ -76,7 +80,7 @@ final class Harness: @unchecked Sendable {
     var stateDirectory: String { directory + "/state" }
     var logPath: String { directory + "/vswitchd.log" }
     private(set) var namespaces: [String] = []
-    private(set) var daemon: Process?
+    private(set) var daemon: ChildProcess?
     private var rootLinks: [String] = []
 
     /// `tag`: 2-4 letters naming the test; the prefix is `vst` + tag + 3 random hex digits.
@@ -115,27 +119,18 @@ final class Harness: @unchecked Sendable {
         return name
     }
 
-    private var spawned: [Process] = []
+    private var spawned: [ChildProcess] = []
 
     /// Starts `command` inside `ns` in the background (output to a log file); ended in cleanup.
+    /// (ChildProcess clears the signal mask the test thread runs with, so SIGTERM reaches it.)
     @discardableResult
-    func spawn(_ ns: String, _ command: [String], log name: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["ip", "netns", "exec", ns] + command
+    func spawn(_ ns: String, _ command: [String], log name: String) throws -> ChildProcess {
         let path = directory + "/" + name
         _ = FileManager.default.createFile(atPath: path, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        p.standardOutput = log
-        p.standardError = log
-        p.standardInput = FileHandle.nullDevice
-        // Test threads run with most signals blocked, and a child inherits the mask: without
-        // this, cleanup's SIGTERM would stay pending forever.
-        var none = sigset_t(), saved = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, &saved)
-        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-        try p.run()
+        defer { try? log.close() }
+        let p = try ChildProcess(path: "/usr/bin/env", arguments: ["ip", "netns", "exec", ns] + command,
+                                 standardOutput: log.fileDescriptor, standardError: log.fileDescriptor)
         spawned.append(p)
         return p
     }
@@ -151,16 +146,13 @@ final class Harness: @unchecked Sendable {
 
     /// Starts vswitchd and waits for its socket.
     func startDaemon(extraArguments: [String] = [], environment extra: [String: String] = [:]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: productsDirectory + "/vswitchd")
-        p.arguments = ["--log-level", "debug"] + extraArguments
-        p.environment = environment.merging(extra) { $1 }
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        defer { try? log.close() }
         log.seekToEndOfFile()
-        p.standardError = log
-        p.standardOutput = log
-        try p.run()
+        let p = try ChildProcess(path: productsDirectory + "/vswitchd", arguments: ["--log-level", "debug"] + extraArguments,
+                                 environment: environment.merging(extra) { $1 },
+                                 standardOutput: log.fileDescriptor, standardError: log.fileDescriptor)
         daemon = p
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
@@ -188,7 +180,7 @@ final class Harness: @unchecked Sendable {
     }
 
     /// The daemons started with `startDaemon(in:name:)`, by name (to signal them, by pid).
-    private(set) var daemons: [String: Process] = [:]
+    private(set) var daemons: [String: ChildProcess] = [:]
 
     /// A log file a spawned process wrote.
     func log(_ name: String) -> String { (try? String(contentsOfFile: directory + "/\(name).log", encoding: .utf8)) ?? "" }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VSwitchSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -51,7 +52,7 @@ struct OpenVPNInteropTests {
 
     /// Waits until both OpenVPN ends log "Initialization Sequence Completed" (the TLS handshake is
     /// done and the data channel keyed); throws with both logs if one exits or `timeout` passes.
-    static func waitForTunnel(_ sites: [Site], processes: [Process], timeout: Double) throws {
+    static func waitForTunnel(_ sites: [Site], processes: [ChildProcess], timeout: Double) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if sites.allSatisfy({ contents($0.log).contains("Initialization Sequence Completed") }) { return }
@@ -65,7 +66,7 @@ struct OpenVPNInteropTests {
 
     /// Ends OpenVPN processes this test started, by pid: SIGTERM, then SIGKILL after 5 s (so a
     /// stuck one cannot hang the run); true when each stopped on SIGTERM.
-    static func end(_ processes: [Process]) -> Bool {
+    static func end(_ processes: [ChildProcess]) -> Bool {
         var clean = true
         for p in processes where p.isRunning {
             kill(p.processIdentifier, SIGTERM)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VSwitchSystem
 
 /// The spanning tree (SPEC sections 4-5): a triangle of three vswitchd, one side a udp tunnel,
 /// and a loop through a Linux kernel bridge that speaks only 802.1D.
@@ -47,7 +48,7 @@ struct STPTests {
 
     /// Starts counting frames of EtherType 0x88B5 arriving at `ns`'s `dev` for `seconds`;
     /// the count is the process's output.
-    static func countBroadcasts(_ h: Harness, in ns: String, dev: String, seconds: Double, log: String) throws -> Process {
+    static func countBroadcasts(_ h: Harness, in ns: String, dev: String, seconds: Double, log: String) throws -> ChildProcess {
         let script = """
             import socket, time
             s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
@@ -64,7 +65,7 @@ struct STPTests {
         return try h.spawn(ns, ["python3", "-c", script], log: log)
     }
 
-    static func count(_ h: Harness, _ p: Process, log: String) -> Int {
+    static func count(_ h: Harness, _ p: ChildProcess, log: String) -> Int {
         p.waitUntilExit()
         return Int(h.log(log.replacingOccurrences(of: ".log", with: "")).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
@@ -265,7 +266,10 @@ struct STPTests {
     @Test func randomBPDUsFromAHostAreCountedAndChangeNothing() throws {
         try withHarness("sf") { h in
             let hosts = try h.switchWithHosts(2)
-            try h.ctlOK(["set", "br0", "stp=on"])
+            // Short timers: a valid mutated configuration BPDU may switch the port to 802.1D,
+            // where a designated port forwards only after listening and learning (2 x forward
+            // delay: 30 s with the default 15, 8 s here).
+            try h.ctlOK(["set", "br0", "stp=on", "stp-forward-delay=4", "stp-max-age=6", "stp-hello-time=1"])
             #expect(Self.wait(6) { (try? Self.portStates(h, h.socketPath))?[hosts[0].port]?.state == "forwarding" })
             let script = """
                 import os, random, socket
@@ -288,7 +292,7 @@ struct STPTests {
             try h.exec(hosts[0].ns, ["python3", "-c", script]).check()
             // A mutated BPDU may be valid and better than this bridge (the tree then follows it,
             // as it should without a BPDU guard): forwarding comes back within the timers.
-            #expect(Self.wait(12) { (try? TunnelTests.ping(h, hosts[0].ns, hosts[1].ip, count: 1)) == true })
+            #expect(Self.wait(20) { (try? TunnelTests.ping(h, hosts[0].ns, hosts[1].ip, count: 1)) == true })
             let show = try Self.stp(h, h.socketPath)
             let port = (show["ports"] as? [[String: Any]])?.first { $0["port"] as? String == hosts[0].port }
             let received = (port?["bpdus_received"] as? Int ?? 0) + (port?["bpdus_invalid"] as? Int ?? 0)

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 @testable import VSwitchNetlink
+import VSwitchSystem
 
 /// Root-only tests: they run as root; without root they are skipped, unless CI is set (CI runs as root,
 /// so there a missing root is a failure, recorded by `RootRequirement.check()`).
@@ -118,14 +119,13 @@ func expectError(_ expected: String, sourceLocation: SourceLocation = #_sourceLo
 /// Runs an iproute2 tool (`ip`, `tc`) from /usr/sbin or /sbin with `arguments`; returns its exit
 /// status and stdout (stderr is discarded).
 func runTool(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
     let candidates = ["/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"].map { $0 + tool }
-    process.executableURL = URL(fileURLWithPath: candidates.first { access($0, X_OK) == 0 } ?? "/usr/sbin/" + tool)
-    process.arguments = arguments
     let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    try process.run()
+    let null = open("/dev/null", O_WRONLY)
+    defer { if null >= 0 { close(null) } }
+    let process = try ChildProcess(path: candidates.first { access($0, X_OK) == 0 } ?? "/usr/sbin/" + tool, arguments: arguments,
+                                   standardOutput: pipe.fileHandleForWriting.fileDescriptor, standardError: null)
+    try? pipe.fileHandleForWriting.close()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))

@@ -110,14 +110,11 @@ import VSwitchWire
         return process.terminationStatus
     }
 
-    private func spawn(in namespace: String, _ command: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: access("/usr/sbin/ip", X_OK) == 0 ? "/usr/sbin/ip" : "/sbin/ip")
-        process.arguments = ["netns", "exec", namespace] + command
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
+    private func spawn(in namespace: String, _ command: [String]) throws -> ChildProcess {
+        let null = open("/dev/null", O_WRONLY)
+        defer { if null >= 0 { close(null) } }
+        return try ChildProcess(path: access("/usr/sbin/ip", X_OK) == 0 ? "/usr/sbin/ip" : "/sbin/ip",
+                                arguments: ["netns", "exec", namespace] + command, standardOutput: null, standardError: null)
     }
 }
 
