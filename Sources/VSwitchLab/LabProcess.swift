@@ -11,41 +11,30 @@ public enum LabProcess {
     /// Runs `argv` in namespace `namespace` (nil: the caller's) and waits; returns the exit status
     /// (128+signal if killed). With `quiet`, stdout and stderr go to /dev/null.
     public static func run(_ argv: [String], inNamespace namespace: String?, quiet: Bool = false) throws -> Int32 {
-        let pid = try spawn(argv, inNamespace: namespace, quiet: quiet, newSession: false)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        if status & 0x7f == 0 { return (status >> 8) & 0xff }
-        return 128 + (status & 0x7f)
+        let child = try start(argv, inNamespace: namespace, quiet: quiet, newSession: false)
+        child.waitUntilExit()
+        return child.wasSignalled ? 128 + child.terminationStatus : child.terminationStatus
     }
 
     /// Starts `argv` and returns its pid without waiting. `newSession` detaches it from the
     /// terminal (a daemon). `output` redirects stdout and stderr to that file (appending).
     public static func spawn(_ argv: [String], inNamespace namespace: String?, quiet: Bool = false,
                              newSession: Bool, output: String? = nil) throws -> pid_t {
+        try start(argv, inNamespace: namespace, quiet: quiet, newSession: newSession, output: output).processIdentifier
+    }
+
+    private static func start(_ argv: [String], inNamespace namespace: String?, quiet: Bool, newSession: Bool,
+                              output: String? = nil) throws -> ChildProcess {
         precondition(!argv.isEmpty)
+        let out: ChildProcess.Stdio = output.map { .appending($0) } ?? (quiet ? .null : .inherit)
         return try NetworkNamespace.run(in: namespace) {
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            vswitch_spawn_close_inherited(&actions)
-            if let output {
-                posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-                posix_spawn_file_actions_adddup2(&actions, 1, 2)
-                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            } else if quiet {
-                posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-                posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+            do {
+                return try ChildProcess(path: argv[0], arguments: Array(argv.dropFirst()), searchPath: true, newSession: newSession,
+                                        standardInput: output == nil ? .inherit : .null, standardOutput: out,
+                                        standardError: output == nil ? out : .descriptor(1))
+            } catch let error as SystemError {
+                throw LabError("cannot run \(argv[0]): \(error.reason)")
             }
-            var attributes = posix_spawnattr_t()
-            posix_spawnattr_init(&attributes)
-            defer { posix_spawnattr_destroy(&attributes) }
-            if newSession { posix_spawnattr_setflags(&attributes, Int16(0x80) /* POSIX_SPAWN_SETSID (a GNU extension Glibc does not import) */) }
-            let cArgs = argv.map { strdup($0) } + [nil]
-            defer { cArgs.forEach { free($0) } }
-            var pid: pid_t = 0
-            let rc = posix_spawnp(&pid, argv[0], &actions, &attributes, cArgs, environ)
-            guard rc == 0 else { throw LabError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
-            return pid
         }
     }
 }

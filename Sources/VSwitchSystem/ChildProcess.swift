@@ -5,7 +5,7 @@ import CVSwitchLinux
 import Synchronization
 
 /// A child process started with posix_spawn: the part of Foundation's `Process` the tests and
-/// tools need (start, pid, running, exit status, wait), without Foundation.
+/// `vswitchctl lab` need (start, pid, running, exit status, wait), without Foundation.
 ///
 /// Why not `Process`: on Linux its `run()` reads /proc/self/fd with a 256-byte copy of each
 /// directory entry, which reads past glibc's buffer when an entry sits at its end before an
@@ -17,25 +17,40 @@ import Synchronization
 /// from 3): it never holds a pipe or socket of the parent's, so a pipe's reader sees the end when
 /// its own child exits. Safe to query from several threads.
 public final class ChildProcess: Sendable {
+    /// Where one of the child's standard descriptors comes from.
+    public enum Stdio: Sendable {
+        /// The parent's own (a command run from a terminal).
+        case inherit
+        /// /dev/null.
+        case null
+        /// A descriptor of the parent's, duplicated (descriptor 1 for stderr: where stdout went).
+        case descriptor(Int32)
+        /// A file, created if missing (mode 0644), appended to.
+        case appending(String)
+    }
+
     /// The child's pid.
     public let processIdentifier: pid_t
     private let status = Mutex<Int32?>(nil)
 
-    /// Starts `path` (a path; `/usr/bin/env` finds a bare name) with `arguments` (not counting
-    /// argv[0]), the caller's environment or `environment`, and the given descriptors as its
-    /// stdin, stdout and stderr (-1: /dev/null for stdin, inherited for the others).
-    public init(path: String, arguments: [String], environment: [String: String]? = nil,
-                standardInput: Int32 = -1, standardOutput: Int32 = -1, standardError: Int32 = -1) throws {
+    /// Starts `path` with `arguments` (not counting argv[0]) and the caller's environment or
+    /// `environment`. `searchPath`: a bare name is looked up in PATH (posix_spawnp).
+    /// `newSession`: the child leaves the terminal's session (a daemon). The child starts in the
+    /// calling thread's network namespace.
+    public init(path: String, arguments: [String], environment: [String: String]? = nil, searchPath: Bool = false,
+                newSession: Bool = false, standardInput: Stdio = .null, standardOutput: Stdio = .inherit,
+                standardError: Stdio = .inherit) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        if standardInput >= 0 {
-            posix_spawn_file_actions_adddup2(&actions, standardInput, 0)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        for (target, source) in [(Int32(0), standardInput), (1, standardOutput), (2, standardError)] {
+            switch source {
+            case .inherit: break
+            case .null: posix_spawn_file_actions_addopen(&actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0)
+            case .descriptor(let fd): posix_spawn_file_actions_adddup2(&actions, fd, target)
+            case .appending(let file): posix_spawn_file_actions_addopen(&actions, target, file, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            }
         }
-        if standardOutput >= 0 { posix_spawn_file_actions_adddup2(&actions, standardOutput, 1) }
-        if standardError >= 0 { posix_spawn_file_actions_adddup2(&actions, standardError, 2) }
         vswitch_spawn_close_inherited(&actions)
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
@@ -51,10 +66,11 @@ public final class ChildProcess: Sendable {
         sigfillset(&all)
         posix_spawnattr_setsigmask(&attributes, &none)
         posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        // POSIX_SPAWN_SETSID (0x80) is a GNU extension Glibc's module does not import.
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (newSession ? 0x80 : 0)))
         var pid: pid_t = 0
-        let rc = envp.map { posix_spawn(&pid, path, &actions, &attributes, argv, $0) }
-            ?? posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        let spawn = searchPath ? posix_spawnp : posix_spawn
+        let rc = envp.map { spawn(&pid, path, &actions, &attributes, argv, $0) } ?? spawn(&pid, path, &actions, &attributes, argv, environ)
         guard rc == 0 else { throw SystemError("posix_spawn \(path)", errno: rc) }
         processIdentifier = pid
     }

@@ -35,9 +35,9 @@ func run(_ program: String, _ args: [String], environment: [String: String]? = n
     let out = Pipe(), err = Pipe(), inp = Pipe()
     let p = try ChildProcess(path: program.hasPrefix("/") ? program : "/usr/bin/env",
                              arguments: program.hasPrefix("/") ? args : [program] + args, environment: environment,
-                             standardInput: inp.fileHandleForReading.fileDescriptor,
-                             standardOutput: out.fileHandleForWriting.fileDescriptor,
-                             standardError: err.fileHandleForWriting.fileDescriptor)
+                             standardInput: .descriptor(inp.fileHandleForReading.fileDescriptor),
+                             standardOutput: .descriptor(out.fileHandleForWriting.fileDescriptor),
+                             standardError: .descriptor(err.fileHandleForWriting.fileDescriptor))
     // The child has its own copies: close ours, or the reads below never see the end.
     try? out.fileHandleForWriting.close()
     try? err.fileHandleForWriting.close()
@@ -130,7 +130,7 @@ final class Harness: @unchecked Sendable {
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? log.close() }
         let p = try ChildProcess(path: "/usr/bin/env", arguments: ["ip", "netns", "exec", ns] + command,
-                                 standardOutput: log.fileDescriptor, standardError: log.fileDescriptor)
+                                 standardOutput: .descriptor(log.fileDescriptor), standardError: .descriptor(log.fileDescriptor))
         spawned.append(p)
         return p
     }
@@ -152,7 +152,7 @@ final class Harness: @unchecked Sendable {
         log.seekToEndOfFile()
         let p = try ChildProcess(path: productsDirectory + "/vswitchd", arguments: ["--log-level", "debug"] + extraArguments,
                                  environment: environment.merging(extra) { $1 },
-                                 standardOutput: log.fileDescriptor, standardError: log.fileDescriptor)
+                                 standardOutput: .descriptor(log.fileDescriptor), standardError: .descriptor(log.fileDescriptor))
         daemon = p
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {

@@ -52,6 +52,10 @@ struct LabTests {
             #expect(try !ping("h1", "198.18.20.1"), "no forwarding yet: VLAN 10 does not reach VLAN 20")
             try h.ctlOK(["lab", "exec", f, "r1", "--", "sysctl", "-qw", "net.ipv4.ip_forward=1"])
             #expect(try ping("h1", "198.18.20.1"), "through the router")
+            // `lab exec` hands the command vswitchctl's own stdin and stdout.
+            let echoed = try run(productsDirectory + "/vswitchctl", ["lab", "exec", f, "r1", "--", "cat"], environment: h.environment,
+                                 input: Data("through r1\n".utf8))
+            #expect(echoed.status == 0 && echoed.stdout == "through r1\n", "\(echoed)")
         }
     }
 

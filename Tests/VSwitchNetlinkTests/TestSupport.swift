@@ -121,10 +121,8 @@ func expectError(_ expected: String, sourceLocation: SourceLocation = #_sourceLo
 func runTool(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
     let candidates = ["/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"].map { $0 + tool }
     let pipe = Pipe()
-    let null = open("/dev/null", O_WRONLY)
-    defer { if null >= 0 { close(null) } }
     let process = try ChildProcess(path: candidates.first { access($0, X_OK) == 0 } ?? "/usr/sbin/" + tool, arguments: arguments,
-                                   standardOutput: pipe.fileHandleForWriting.fileDescriptor, standardError: null)
+                                   standardOutput: .descriptor(pipe.fileHandleForWriting.fileDescriptor), standardError: .null)
     try? pipe.fileHandleForWriting.close()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()

@@ -111,10 +111,8 @@ import VSwitchWire
     }
 
     private func spawn(in namespace: String, _ command: [String]) throws -> ChildProcess {
-        let null = open("/dev/null", O_WRONLY)
-        defer { if null >= 0 { close(null) } }
-        return try ChildProcess(path: access("/usr/sbin/ip", X_OK) == 0 ? "/usr/sbin/ip" : "/sbin/ip",
-                                arguments: ["netns", "exec", namespace] + command, standardOutput: null, standardError: null)
+        try ChildProcess(path: access("/usr/sbin/ip", X_OK) == 0 ? "/usr/sbin/ip" : "/sbin/ip",
+                         arguments: ["netns", "exec", namespace] + command, standardOutput: .null, standardError: .null)
     }
 }
 
