@@ -47,7 +47,14 @@ public struct InternetChecksum: Sendable {
 
     /// Adds one 16-bit word as its two big-endian bytes (a pseudo-header field, say).
     public mutating func add(_ word: UInt16) {
-        withUnsafeBytes(of: word.bigEndian) { add($0) }
+        // Plain arithmetic: the C loop is for runs of bytes, not a call per pseudo-header field.
+        if let high = danglingByte {
+            // The dangling byte takes the word's high byte; its low byte now dangles.
+            sum &+= UInt64(high) << 8 | UInt64(word >> 8)
+            danglingByte = UInt8(truncatingIfNeeded: word)
+        } else {
+            sum &+= UInt64(word)
+        }
     }
 
     /// The checksum of everything added so far: the value to put in the checksum field. Summing data

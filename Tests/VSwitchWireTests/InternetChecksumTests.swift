@@ -64,6 +64,26 @@ import VSwitchWire
         #expect(checksum.value == Self.reference([0xab, 0xcd, 0xef, 0x12, 0x34]))
     }
 
+    @Test func wordsAndPiecesInAnyOrderSumLikeTheirBytes() {
+        var generator = SeededGenerator(seed: 11)
+        for _ in 0..<500 {
+            var checksum = InternetChecksum()
+            var all: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...8, using: &generator) {
+                if Bool.random(using: &generator) {
+                    let word = UInt16.random(in: 0...UInt16.max, using: &generator)
+                    checksum.add(word)
+                    all += [UInt8(word >> 8), UInt8(truncatingIfNeeded: word)]
+                } else {
+                    let piece = [UInt8].random(count: .random(in: 0...5, using: &generator), using: &generator)
+                    withBytes(piece) { checksum.add($0) }
+                    all += piece
+                }
+            }
+            #expect(checksum.value == Self.reference(all))
+        }
+    }
+
     @Test func dataCarryingItsChecksumSumsToZero() {
         withBytes(Fixture.ipv4ICMPEcho) { buffer in
             #expect(InternetChecksum.compute(UnsafeRawBufferPointer(rebasing: buffer[..<20])) == 0)
