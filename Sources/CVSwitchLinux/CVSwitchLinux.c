@@ -233,21 +233,22 @@ int vswitch_path_mtu(const struct sockaddr_storage *destination, uint32_t length
 #define UDP_SEGMENT 103
 #endif
 
-int vswitch_send_gso(int fd, const void *data, uint32_t length, uint16_t segment,
+int vswitch_send_gso(int fd, const struct iovec *pieces, uint32_t count, uint16_t segment,
                      const struct sockaddr_storage *destination, uint32_t destination_length) {
-    struct iovec iov = { .iov_base = (void *)data, .iov_len = length };
     char control[CMSG_SPACE(sizeof(uint16_t))];
     memset(control, 0, sizeof control);
     struct msghdr msg = {
         .msg_name = (void *)destination, .msg_namelen = destination_length,
-        .msg_iov = &iov, .msg_iovlen = 1,
-        .msg_control = control, .msg_controllen = sizeof control,
+        .msg_iov = (struct iovec *)pieces, .msg_iovlen = count,
+        .msg_control = segment ? control : NULL, .msg_controllen = segment ? sizeof control : 0,
     };
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_UDP;
-    cm->cmsg_type = UDP_SEGMENT;
-    cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-    memcpy(CMSG_DATA(cm), &segment, sizeof segment);
+    if (segment) {
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_UDP;
+        cm->cmsg_type = UDP_SEGMENT;
+        cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        memcpy(CMSG_DATA(cm), &segment, sizeof segment);
+    }
     ssize_t n = sendmsg(fd, &msg, MSG_DONTWAIT);
     return n < 0 ? -errno : (int)n;
 }

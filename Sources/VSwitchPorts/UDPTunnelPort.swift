@@ -119,10 +119,16 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
     private var arenaUsed = 0
     /// One segment, for secure mode (sealed from here into the arena).
     private let segmentScratch: UnsafeMutableRawPointer
-    /// Datagrams laid end to end for one UDP GSO send; and whether the kernel takes UDP_SEGMENT.
+    /// Secure: datagrams laid end to end for one UDP GSO send. VXLAN: a slot of `gsoSlot` bytes
+    /// per datagram of a send, for its headers. And whether the kernel takes UDP_SEGMENT.
     private let gsoBuffer: UnsafeMutableRawPointer
-    private var udpGSO = true
+    /// Internal, so that tests can take the path of a kernel without it.
+    var udpGSO = true
     private static let gsoMaxSegments = 64
+    private static let gsoSlot = 256
+    /// The pieces of one UDP GSO send, up to two per datagram (VXLAN: headers, then the payload
+    /// where it lies in the frame; secure: the datagram).
+    private let gsoPieces: UnsafeMutablePointer<iovec>
     /// Room for every datagram of one 64 KiB superframe cut into the smallest segments we make.
     private static let gsoCapacity = 256 * 1024
 
@@ -187,6 +193,7 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
         arena = .allocate(byteCount: arenaSlotSize * arenaSlots, alignment: 64)
         segmentScratch = .allocate(byteCount: arenaSlotSize, alignment: 64)
         gsoBuffer = .allocate(byteCount: Self.gsoCapacity, alignment: 64)
+        gsoPieces = .allocate(capacity: 2 * Self.gsoMaxSegments)
         do {
             try NetworkNamespace.run(in: namespace) { try openSockets(family: family) }
         } catch {
@@ -234,7 +241,7 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
         rxStarts.deallocate(); rxCapacities.deallocate(); rxLengths.deallocate(); rxSources.deallocate()
         rxSegments.deallocate(); rxSlab.deallocate()
         txStarts.deallocate(); txLengths.deallocate(); txDestinations.deallocate(); txDestinationLengths.deallocate(); txRemote.deallocate()
-        arena.deallocate(); segmentScratch.deallocate(); gsoBuffer.deallocate()
+        arena.deallocate(); segmentScratch.deallocate(); gsoBuffer.deallocate(); gsoPieces.deallocate()
     }
 
     public func close() {
@@ -457,19 +464,69 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
         if case .failure(let f) = result { counters.drop(f == .scratchTooSmall ? .transmitTooBig : .transmitUnsupported) }
     }
 
-    /// A TCP superframe's segments as UDP GSO sends. Each segment is built straight into
-    /// `gsoBuffer` where its datagram carries it (VXLAN: behind the 8-byte header; secure: behind
-    /// the 16-byte header and the VNI, with room for the tag after it, and then sealed in place),
-    /// so each payload byte is copied once, summed on the way (and, secure, encrypted where it
-    /// lies). The datagrams, all of one size but the last, go to the kernel in runs that fit one
-    /// sendmsg with UDP_SEGMENT (65,507 bytes, 64 datagrams), which cuts them (in software late,
-    /// or in the NIC). Falls back to one datagram per segment if the kernel refuses UDP_SEGMENT.
+    /// A TCP superframe's segments as UDP GSO sends: the datagrams, all of one size but the last,
+    /// go to the kernel in runs that fit one sendmsg with UDP_SEGMENT (65,507 bytes, 64
+    /// datagrams), which cuts them (in software late, or in the NIC). Falls back to one datagram
+    /// per send if the kernel refuses UDP_SEGMENT.
     private func sendGSO(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, only: Int?, socket: Int,
                          counters: inout PortCounters) {
         flush(counters: &counters)  // what is queued goes first: order is kept
+        if channel == nil {
+            sendGathering(frame, length: length, header: header, only: only, socket: socket, counters: &counters)
+        } else {
+            sendSealed(frame, length: length, header: header, only: only, socket: socket, counters: &counters)
+        }
+    }
+
+    /// VXLAN: only each segment's headers are built (behind its VXLAN header, in a slot of
+    /// `gsoBuffer`); its payload is gathered by the send from where it lies in the frame, so no
+    /// payload byte is copied in userspace, only summed for the checksum.
+    private func sendGathering(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, only: Int?, socket: Int,
+                               counters: inout PortCounters) {
         let limit = local.isIPv6 ? 65_527 : 65_507
-        let h = channel == nil ? VXLANHeader.headerLength : SecureHeader.headerLength + SecureHeader.vniLength
-        let t = channel == nil ? 0 : SecureHeader.tagLength
+        let h = VXLANHeader.headerLength
+        var run = 0, runBytes = 0, size = 0, perRun = 1
+        var slotTooSmall = false
+        let result = GSOSegmenter.forEachSegmentGathering(
+            of: UnsafeRawBufferPointer(start: frame, count: length), header: header,
+            headers: { headersLength, segmentLength in
+                guard h + headersLength <= Self.gsoSlot else { slotTooSmall = true; return nil }
+                if size == 0 {
+                    size = h + segmentLength
+                    perRun = max(1, min(Self.gsoMaxSegments, limit / size))
+                }
+                let slot = gsoBuffer + run * Self.gsoSlot
+                slot.copyMemory(from: vxlanHeader, byteCount: h)
+                return slot + h
+            }
+        ) { headers, payload in
+            gsoPieces[2 * run] = iovec(iov_base: gsoBuffer + run * Self.gsoSlot, iov_len: h + headers.count)
+            gsoPieces[2 * run + 1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: payload.baseAddress), iov_len: payload.count)
+            run += 1
+            runBytes += h + headers.count + payload.count
+            if run == perRun {
+                transmitRun(datagrams: run, piecesEach: 2, bytes: runBytes, size: size, only: only, socket: socket, counters: &counters)
+                run = 0
+                runBytes = 0
+            }
+            return true
+        }
+        if case .failure = result { counters.drop(.transmitUnsupported); return }
+        if slotTooSmall { counters.drop(.transmitTooBig) }
+        if run > 0 {
+            transmitRun(datagrams: run, piecesEach: 2, bytes: runBytes, size: size, only: only, socket: socket, counters: &counters)
+        }
+    }
+
+    /// Secure: each segment is built straight into `gsoBuffer` where its datagram carries it
+    /// (behind the 16-byte header and the VNI, with room for the tag after it) and sealed in
+    /// place, so each payload byte is copied once, summed on the way and encrypted where it lies.
+    private func sendSealed(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, only: Int?, socket: Int,
+                            counters: inout PortCounters) {
+        guard let channel else { return }
+        let limit = local.isIPv6 ? 65_527 : 65_507
+        let h = SecureHeader.headerLength + SecureHeader.vniLength
+        let t = SecureHeader.tagLength
         var used = 0, count = 0, size = 0
         var sealFailed = false
         let result = GSOSegmenter.forEachSegment(
@@ -477,19 +534,15 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
             scratch: UnsafeMutableRawBufferPointer(start: segmentScratch, count: arenaSlotSize - SecureHeader.overhead),
             placement: { segment in
                 guard used + h + segment + t <= Self.gsoCapacity else { return nil }
-                let slot = gsoBuffer + used
-                if channel == nil { slot.copyMemory(from: vxlanHeader, byteCount: h) }
-                return slot + h
+                return gsoBuffer + used + h
             },
             usesPlacement: true
         ) { segment in
             let datagram = h + segment.count + t
-            if let channel {
-                // The segment already sits at offset 20 of its datagram: sealed in place.
-                guard channel.seal(frame: segment, vni: vni,
-                                   into: UnsafeMutableRawBufferPointer(start: gsoBuffer + used, count: datagram)) == datagram
-                else { sealFailed = true; return false }
-            }
+            // The segment already sits at offset 20 of its datagram: sealed in place.
+            guard channel.seal(frame: segment, vni: vni,
+                               into: UnsafeMutableRawBufferPointer(start: gsoBuffer + used, count: datagram)) == datagram
+            else { sealFailed = true; return false }
             if count == 0 { size = datagram }
             used += datagram
             count += 1
@@ -504,57 +557,54 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
         while sent < count {
             let n = min(perRun, count - sent)
             let bytes = min(n * size, used - offset)
-            let innerBytes = bytes - n * (h + t)
-            transmitGSO(from: offset, bytes, segment: size, count: n, inner: innerBytes, only: only, socket: socket, counters: &counters)
+            for j in 0..<n {
+                gsoPieces[j] = iovec(iov_base: gsoBuffer + offset + j * size, iov_len: min(size, bytes - j * size))
+            }
+            transmitRun(datagrams: n, piecesEach: 1, bytes: bytes, size: size, only: only, socket: socket, counters: &counters)
             offset += bytes
             sent += n
         }
     }
 
-    /// Sends the `count` datagrams in `gsoBuffer[start..<start + used]` to the destination(s).
-    private func transmitGSO(from start: Int, _ used: Int, segment: Int, count: Int, inner: Int, only: Int?, socket: Int,
+    /// Sends the `datagrams` datagrams whose pieces are in `gsoPieces` (`piecesEach` each, `bytes`
+    /// in all, each `size` bytes but the last) to the destination(s): one UDP GSO send, or one
+    /// send per datagram once the kernel has refused UDP_SEGMENT.
+    private func transmitRun(datagrams count: Int, piecesEach: Int, bytes: Int, size: Int, only: Int?, socket: Int,
                              counters: inout PortCounters) {
+        let overhead = encapsulation.overhead
         let fanOut = only == nil ? remoteCount : 1
         for k in 0..<fanOut {
             let r = only ?? k
-            let n = vswitch_send_gso(txFDs[socket], gsoBuffer + start, UInt32(used), UInt16(segment), remoteAddresses + r, remoteLengths[r])
-            if n >= 0 {
-                remoteCounters[r].txPackets &+= UInt64(count)
-                remoteCounters[r].txBytes &+= UInt64(inner)
-                counters.txPackets &+= UInt64(count)
-                counters.txBytes &+= UInt64(inner)
-            } else if -n == EAGAIN || -n == ENOBUFS {
-                counters.drop(.transmitQueueFull, count: UInt64(count))
-            } else if -n == EINVAL || -n == ENOPROTOOPT || -n == EIO || -n == EOPNOTSUPP {
+            if udpGSO {
+                let n = vswitch_send_gso(txFDs[socket], gsoPieces, UInt32(count * piecesEach), UInt16(size),
+                                         remoteAddresses + r, remoteLengths[r])
+                if n >= 0 {
+                    let inner = UInt64(bytes - count * overhead)
+                    remoteCounters[r].txPackets &+= UInt64(count)
+                    remoteCounters[r].txBytes &+= inner
+                    counters.txPackets &+= UInt64(count)
+                    counters.txBytes &+= inner
+                    continue
+                }
+                if -n == EAGAIN || -n == ENOBUFS { counters.drop(.transmitQueueFull, count: UInt64(count)); continue }
+                guard -n == EINVAL || -n == ENOPROTOOPT || -n == EIO || -n == EOPNOTSUPP else { counters.txErrors &+= 1; continue }
                 // No UDP GSO here: send these one by one, and every later superframe too.
                 udpGSO = false
-                var offset = 0
-                while offset < used {
-                    let d = min(segment, used - offset)
-                    sendRaw(gsoBuffer + start + offset, length: d, to: r, socket: socket, counters: &counters)
-                    offset += d
-                }
-            } else {
-                counters.txErrors &+= 1
             }
-        }
-    }
-
-    /// Sends one already-encapsulated datagram now (the fallback when UDP GSO is refused).
-    private func sendRaw(_ bytes: UnsafeMutableRawPointer, length: Int, to r: Int, socket: Int, counters: inout PortCounters) {
-        var start: UnsafeMutableRawPointer? = bytes
-        var size = UInt32(length)
-        var destination: UnsafePointer<sockaddr_storage>? = UnsafePointer(remoteAddresses + r)
-        var destinationLength = remoteLengths[r]
-        let n = vswitch_send_batch_to(txFDs[socket], nil, 0, &start, &size, &destination, &destinationLength, 1)
-        if n == 1 {
-            let inner = UInt64(length - encapsulation.overhead)
-            remoteCounters[r].txPackets &+= 1
-            remoteCounters[r].txBytes &+= inner
-            counters.txPackets &+= 1
-            counters.txBytes &+= inner
-        } else {
-            counters.txErrors &+= 1
+            for d in 0..<count {
+                let n = vswitch_send_gso(txFDs[socket], gsoPieces + d * piecesEach, UInt32(piecesEach), 0, remoteAddresses + r, remoteLengths[r])
+                if n >= 0 {
+                    let inner = UInt64(max(0, Int(n) - overhead))
+                    remoteCounters[r].txPackets &+= 1
+                    remoteCounters[r].txBytes &+= inner
+                    counters.txPackets &+= 1
+                    counters.txBytes &+= inner
+                } else if -n == EAGAIN || -n == ENOBUFS {
+                    counters.drop(.transmitQueueFull)
+                } else {
+                    counters.txErrors &+= 1
+                }
+            }
         }
     }
 

@@ -106,43 +106,19 @@ public enum GSOSegmenter {
             return .success(1)
         }
 
-        guard gsoType == .tcpv4 || gsoType == .tcpv6 || gsoType == .udpL4 else { return .failure(.unsupportedGSOType) }
-        guard header.gsoSize > 0 else { return .failure(.zeroSegmentSize) }
-        let layout: TransportLayout
-        switch TransportLayout.parse(frame) {
-        case .success(let parsed): layout = parsed
+        let plan: Plan
+        switch Plan.make(frame, header) {
+        case .success(let made): plan = made
         case .failure(let failure): return .failure(failure)
         }
-        switch gsoType {
-        case .tcpv4: guard layout.isTCP && !layout.isIPv6 else { return .failure(.gsoTypeMismatch) }
-        case .tcpv6: guard layout.isTCP && layout.isIPv6 else { return .failure(.gsoTypeMismatch) }
-        default: guard !layout.isTCP else { return .failure(.gsoTypeMismatch) }
-        }
-        if header.flags.contains(.needsChecksum) {
-            // The header must describe this packet's checksum, or it and we disagree about the frame.
-            guard Int(header.checksumStart) == layout.transportOffset,
-                  Int(header.checksumOffset) == layout.checksumFieldOffset
-            else { return .failure(.invalidChecksumOffsets) }
-        }
-
-        let segmentSize = Int(header.gsoSize)
-        let headersEnd = layout.headersEnd
-        let payloadLength = layout.packetEnd - headersEnd
-        let segmentCount = max(1, (payloadLength + segmentSize - 1) / segmentSize)
-        guard scratch.count >= headersEnd + min(segmentSize, payloadLength), let destination = scratch.baseAddress,
+        let headersEnd = plan.headersEnd
+        guard scratch.count >= headersEnd + min(plan.segmentSize, plan.payloadLength), let destination = scratch.baseAddress,
               let source = frame.baseAddress
         else { return .failure(.scratchTooSmall) }
 
-        // What varies per segment, read once from the superframe.
-        let identification: UInt16 = layout.isIPv6 ? 0
-            : frame.loadBigEndian(fromByteOffset: layout.networkOffset + IPv4Header.Field.identification.lowerBound, as: UInt16.self)
-        let firstSequenceNumber: UInt32 = layout.isTCP
-            ? frame.loadBigEndian(fromByteOffset: layout.transportOffset + TransportLayout.TCPField.sequenceNumber.lowerBound, as: UInt32.self)
-            : 0
-
         var payloadOffset = 0
-        for index in 0..<segmentCount {
-            let chunk = min(segmentSize, payloadLength - payloadOffset)
+        for index in 0..<plan.segmentCount {
+            let chunk = min(plan.segmentSize, plan.payloadLength - payloadOffset)
             var destination = destination
             if usesPlacement {
                 guard let placed = placement(headersEnd + chunk) else { break }
@@ -151,31 +127,118 @@ public enum GSOSegmenter {
             destination.copyMemory(from: source, byteCount: headersEnd)
             // The payload is copied and summed in one pass; the checksum adds the headers to it.
             let payloadSum = InternetChecksum.copySumming(to: destination + headersEnd, from: source + headersEnd + payloadOffset, count: chunk)
-            let segment = UnsafeMutableRawBufferPointer(start: destination, count: headersEnd + chunk)
-            rewriteHeaders(of: segment, layout: layout, payloadSum: payloadSum, identification: identification &+ UInt16(truncatingIfNeeded: index),
-                           sequenceNumber: firstSequenceNumber &+ UInt32(truncatingIfNeeded: payloadOffset),
-                           isFirst: index == 0, isLast: index == segmentCount - 1)
+            rewriteHeaders(UnsafeMutableRawBufferPointer(start: destination, count: headersEnd), segmentLength: headersEnd + chunk,
+                           plan: plan, index: index, payloadOffset: payloadOffset, payloadSum: payloadSum)
             payloadOffset += chunk
-            guard body(UnsafeRawBufferPointer(segment)) else { break }
+            guard body(UnsafeRawBufferPointer(start: destination, count: headersEnd + chunk)) else { break }
         }
-        return .success(segmentCount)
+        return .success(plan.segmentCount)
     }
 
-    /// Makes the copied headers at the front of `segment` describe it: IP length (and for IPv4 the
+    /// The segments of a GSO superframe (TCPV4, TCPV6 or UDP_L4) without copying their payload:
+    /// each segment's headers are built at `headers(headersLength, segmentLength)` (memory for
+    /// `headersLength` bytes, or nil to stop there), and `body` gets those headers and
+    /// the segment's payload as a slice of `frame` itself. The checksum is computed over both, so
+    /// headers followed by payload are exactly the segment `forEachSegment` builds: for a sender
+    /// that gathers (`sendmsg` with an iovec per piece), which saves writing every payload byte
+    /// once more in userspace.
+    ///
+    /// A frame without a GSO type is refused as `unsupportedGSOType`: it has no segments.
+    /// Returns the number of segments, or the failure (`body` then was not called).
+    public static func forEachSegmentGathering(
+        of frame: UnsafeRawBufferPointer,
+        header: VirtioNetHeader,
+        headers: (_ headersLength: Int, _ segmentLength: Int) -> UnsafeMutableRawPointer?,
+        _ body: (_ headers: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) -> Bool
+    ) -> Result<Int, Failure> {
+        guard Int(header.segmentHeaderLength) <= frame.count else { return .failure(.headerLengthBeyondFrame) }
+        let plan: Plan
+        switch Plan.make(frame, header) {
+        case .success(let made): plan = made
+        case .failure(let failure): return .failure(failure)
+        }
+        guard let source = frame.baseAddress else { return .failure(.truncatedFrame) }
+        let headersEnd = plan.headersEnd
+        var payloadOffset = 0
+        for index in 0..<plan.segmentCount {
+            let chunk = min(plan.segmentSize, plan.payloadLength - payloadOffset)
+            guard let destination = headers(headersEnd, headersEnd + chunk) else { break }
+            destination.copyMemory(from: source, byteCount: headersEnd)
+            let payload = UnsafeRawBufferPointer(start: source + headersEnd + payloadOffset, count: chunk)
+            let payloadSum = InternetChecksum.summing(source + headersEnd + payloadOffset, count: chunk)
+            rewriteHeaders(UnsafeMutableRawBufferPointer(start: destination, count: headersEnd), segmentLength: headersEnd + chunk,
+                           plan: plan, index: index, payloadOffset: payloadOffset, payloadSum: payloadSum)
+            payloadOffset += chunk
+            guard body(UnsafeRawBufferPointer(start: destination, count: headersEnd), payload) else { break }
+        }
+        return .success(plan.segmentCount)
+    }
+
+    /// A superframe checked and measured for segmentation, and what varies per segment, read once.
+    struct Plan {
+        let layout: TransportLayout
+        let segmentSize: Int
+        let headersEnd: Int
+        let payloadLength: Int
+        let segmentCount: Int
+        let identification: UInt16
+        let firstSequenceNumber: UInt32
+
+        /// Checks `frame` against `header` (a GSO type it carries, a segment size, the checksum
+        /// offsets if given): the part of the checks that segmenting and gathering share.
+        static func make(_ frame: UnsafeRawBufferPointer, _ header: VirtioNetHeader) -> Result<Plan, Failure> {
+            let gsoType = header.gsoType.withoutECN
+            guard gsoType == .tcpv4 || gsoType == .tcpv6 || gsoType == .udpL4 else { return .failure(.unsupportedGSOType) }
+            guard header.gsoSize > 0 else { return .failure(.zeroSegmentSize) }
+            let layout: TransportLayout
+            switch TransportLayout.parse(frame) {
+            case .success(let parsed): layout = parsed
+            case .failure(let failure): return .failure(failure)
+            }
+            switch gsoType {
+            case .tcpv4: guard layout.isTCP && !layout.isIPv6 else { return .failure(.gsoTypeMismatch) }
+            case .tcpv6: guard layout.isTCP && layout.isIPv6 else { return .failure(.gsoTypeMismatch) }
+            default: guard !layout.isTCP else { return .failure(.gsoTypeMismatch) }
+            }
+            if header.flags.contains(.needsChecksum) {
+                // The header must describe this packet's checksum, or it and we disagree about the frame.
+                guard Int(header.checksumStart) == layout.transportOffset,
+                      Int(header.checksumOffset) == layout.checksumFieldOffset
+                else { return .failure(.invalidChecksumOffsets) }
+            }
+            let segmentSize = Int(header.gsoSize)
+            let payloadLength = layout.packetEnd - layout.headersEnd
+            let identification: UInt16 = layout.isIPv6 ? 0
+                : frame.loadBigEndian(fromByteOffset: layout.networkOffset + IPv4Header.Field.identification.lowerBound, as: UInt16.self)
+            let firstSequenceNumber: UInt32 = layout.isTCP
+                ? frame.loadBigEndian(fromByteOffset: layout.transportOffset + TransportLayout.TCPField.sequenceNumber.lowerBound, as: UInt32.self)
+                : 0
+            return .success(Plan(layout: layout, segmentSize: segmentSize, headersEnd: layout.headersEnd, payloadLength: payloadLength,
+                                 segmentCount: max(1, (payloadLength + segmentSize - 1) / segmentSize),
+                                 identification: identification, firstSequenceNumber: firstSequenceNumber))
+        }
+    }
+
+    /// Makes the copied headers of segment `index` (at `headers`, the segment being
+    /// `segmentLength` bytes with its payload) describe it: IP length (and for IPv4 the
     /// identification and header checksum), TCP sequence number and flags or UDP length, and the
-    /// full TCP/UDP checksum. `layout` holds for the segment as for the superframe it came from;
-    /// `payloadSum` is the sum of the bytes after its headers (`InternetChecksum.copySumming`).
-    private static func rewriteHeaders(of segment: UnsafeMutableRawBufferPointer, layout: TransportLayout, payloadSum: UInt64,
-                                       identification: UInt16, sequenceNumber: UInt32, isFirst: Bool, isLast: Bool) {
+    /// full TCP/UDP checksum. `payloadSum` is the sum of the bytes after its headers, starting
+    /// `payloadOffset` bytes into the superframe's payload.
+    private static func rewriteHeaders(_ segment: UnsafeMutableRawBufferPointer, segmentLength: Int, plan: Plan, index: Int,
+                                       payloadOffset: Int, payloadSum: UInt64) {
+        let layout = plan.layout
+        let identification = plan.identification &+ UInt16(truncatingIfNeeded: index)
+        let sequenceNumber = plan.firstSequenceNumber &+ UInt32(truncatingIfNeeded: payloadOffset)
+        let isFirst = index == 0, isLast = index == plan.segmentCount - 1
         let network = layout.networkOffset, transport = layout.transportOffset
-        let transportLength = segment.count - transport
+        let transportLength = segmentLength - transport
         if layout.isIPv6 {
             typealias Field = IPv6Header.Field
-            segment.storeBigEndian(UInt16(truncatingIfNeeded: segment.count - network - IPv6Header.headerLength),
+            segment.storeBigEndian(UInt16(truncatingIfNeeded: segmentLength - network - IPv6Header.headerLength),
                                    toByteOffset: network + Field.payloadLength.lowerBound)
         } else {
             typealias Field = IPv4Header.Field
-            segment.storeBigEndian(UInt16(truncatingIfNeeded: segment.count - network), toByteOffset: network + Field.totalLength.lowerBound)
+            segment.storeBigEndian(UInt16(truncatingIfNeeded: segmentLength - network), toByteOffset: network + Field.totalLength.lowerBound)
             segment.storeBigEndian(identification, toByteOffset: network + Field.identification.lowerBound)
             segment.storeBigEndian(UInt16(0), toByteOffset: network + Field.checksum.lowerBound)
             let checksum = InternetChecksum.compute(UnsafeRawBufferPointer(rebasing: segment[network..<transport]))

@@ -45,6 +45,11 @@ public struct InternetChecksum: Sendable {
         vswitch_csum_copy(destination, source, count, 0)
     }
 
+    /// The sum of `count` bytes at `source`, for `add(summed:)`: `copySumming` without the copy.
+    public static func summing(_ source: UnsafeRawPointer, count: Int) -> UInt64 {
+        vswitch_csum_partial(source, count, 0)
+    }
+
     /// Adds one 16-bit word as its two big-endian bytes (a pseudo-header field, say).
     public mutating func add(_ word: UInt16) {
         // Plain arithmetic: the C loop is for runs of bytes, not a call per pseudo-header field.

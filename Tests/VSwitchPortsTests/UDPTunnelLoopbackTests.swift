@@ -6,7 +6,7 @@ import Testing
 import VSwitchCore
 import VSwitchDataPlane
 import VSwitchTesting
-import VSwitchPorts
+@testable import VSwitchPorts
 import VSwitchTunnel
 import VSwitchWire
 
@@ -119,6 +119,32 @@ import VSwitchWire
             #expect(got.bytes[66...] == frame[66...], "the payload")
             #expect(got.bytes[..<16] == frame[..<16] && got.bytes[26..<50] == frame[26..<50], "the headers")
             #expect(got.header.gsoType == .tcpv4 && got.header.gsoSize == UInt16(Self.mss) && got.header.flags.contains(.needsChecksum))
+        }
+    }
+
+    /// Where the kernel refuses UDP_SEGMENT, each datagram of a superframe goes in a send of its
+    /// own (VXLAN: still gathered from its headers and the frame's payload), and the far end
+    /// still puts the superframe together again.
+    @Test(arguments: ["vxlan", "aes-256-gcm"])
+    func withoutUDPGSOEachDatagramIsSentAlone(mode: String) throws {
+        let encapsulation: UDPTunnelPort.Encapsulation =
+            mode == "vxlan" ? .vxlan : .secure(SecureKeyRing(current: SecureKey.generate()), SecureCipher(name: mode)!)
+        let (a, b) = try Self.pair(encapsulation)
+        defer { a.close(); b.close() }
+        a.udpGSO = false
+        let frame = Self.superframe(sequence: 77)
+        Self.send([frame], from: a)
+        let batch = PacketBatch(capacity: 64)
+        var counters = PortCounters()
+        for _ in 0..<50 where b.trafficByRemote[0].rxPackets < UInt64(Self.segments) {
+            b.receive(into: batch, counters: &counters)
+            if b.trafficByRemote[0].rxPackets < UInt64(Self.segments) { usleep(10_000) }
+        }
+        #expect(b.trafficByRemote[0].rxPackets == UInt64(Self.segments), "every datagram arrived, one by one")
+        #expect(counters.rxDrops == 0, "\(counters)")
+        #expect(batch.count == 1, "merged again into one frame")
+        if batch.count == 1 {
+            #expect(Array(batch.buffers[0].bytes)[66...] == frame[66...])
         }
     }
 

@@ -109,6 +109,31 @@ import VSwitchWire
         }
     }
 
+    /// Gathering builds only the headers and hands each payload over as a slice of the frame;
+    /// headers and payload together are exactly the segment `forEachSegment` builds.
+    @Test(arguments: [(false, false, true, 0), (true, true, true, 0), (false, true, false, 0), (true, false, false, 0),
+                      (false, false, true, 8)])
+    func gatheringHandsOverTheSameSegments(ipv6: Bool, vlan: Bool, tcp: Bool, ipv4OptionBytes: Int) {
+        let superframe = OffloadFrame(ipv6: ipv6, vlan: vlan, tcp: tcp, payload: OffloadFrame.payload(count: Self.payloadCount),
+                                      ipv4OptionBytes: ipv4OptionBytes, tcpFlags: 0x80 | 0x10 | 0x08 | 0x01, checksum: .partial)
+        let header = Self.tsoHeader(superframe, gsoSize: tcp ? UInt16(Self.mss) : 1_472)
+        let expected = segments(of: superframe.bytes, header: header)
+        let gathered = gatheredSegments(of: superframe.bytes, header: header)
+        #expect(gathered.result == expected.result)
+        #expect(gathered.segments == expected.segments)
+        #expect(gathered.payloadsInFrame)
+        Self.checkSegments(gathered.segments, of: superframe, mss: tcp ? Self.mss : 1_472)
+        // Stopping early: headers asked for no more.
+        #expect(gatheredSegments(of: superframe.bytes, header: header, stopAfter: 3).segments == Array(expected.segments.prefix(3)))
+    }
+
+    @Test func gatheringRefusesFramesWithoutSegments() {
+        let frame = OffloadFrame(payload: OffloadFrame.payload(count: 100), checksum: .partial)
+        let plain = VirtioNetHeader(flags: .needsChecksum, checksumStart: UInt16(frame.transportOffset), checksumOffset: 16)
+        let output = gatheredSegments(of: frame.bytes, header: plain)
+        #expect(output.result == .failure(.unsupportedGSOType) && output.segments.isEmpty)
+    }
+
     @Test(arguments: [false, true])
     func segmentsUDPSuperframes(ipv6: Bool) {
         let superframe = OffloadFrame(ipv6: ipv6, vlan: true, tcp: false, payload: OffloadFrame.payload(count: 9_000),

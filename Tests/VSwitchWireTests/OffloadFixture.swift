@@ -142,3 +142,25 @@ func segments(of frame: [UInt8], header: VirtioNetHeader?, scratchCount: Int = 6
     }
     return (result, output)
 }
+
+/// What `GSOSegmenter.forEachSegmentGathering` hands over, each segment as its headers followed by
+/// its payload; `payloadsInFrame` says whether every payload was a slice of the frame itself and
+/// every header was built where asked.
+func gatheredSegments(of frame: [UInt8], header: VirtioNetHeader, stopAfter limit: Int = .max)
+    -> (result: Result<Int, GSOSegmenter.Failure>, segments: [[UInt8]], payloadsInFrame: Bool) {
+    var output: [[UInt8]] = []
+    var inFrame = true
+    let area = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
+    defer { area.deallocate() }
+    let result = withBytes(frame, misalignment: 2) { buffer in
+        GSOSegmenter.forEachSegmentGathering(of: buffer, header: header, headers: { _, _ in area.baseAddress! }) { headers, payload in
+            inFrame = inFrame && headers.baseAddress == UnsafeRawPointer(area.baseAddress!)
+            if payload.count > 0 {
+                inFrame = inFrame && FuzzTests.contains(buffer, payload)
+            }
+            output.append(Array(headers) + Array(payload))
+            return output.count < limit
+        }
+    }
+    return (result, output, inFrame)
+}

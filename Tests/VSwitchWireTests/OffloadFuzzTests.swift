@@ -47,6 +47,21 @@ import VSwitchWire
             case .failure: #expect(calls == 0); return false
             }
         }
+        // Gathering, on what is a superframe to the segmenter, hands over the same segments.
+        if let header, header.gsoType.withoutECN != .none {
+            let gathered = gatheredSegments(of: frame, header: header, stopAfter: 200)
+            let built = segments(of: frame, header: header, stopAfter: 200)
+            switch (gathered.result, built.result) {
+            case (.success, .success):
+                #expect(gathered.result == built.result && gathered.segments == built.segments && gathered.payloadsInFrame)
+            case (.failure(let g), .failure(let b)):
+                #expect(g == b, "both refuse, for the same reason")
+            case (.failure(let g), .success):
+                Issue.record("gathering refused (\(g)) a frame the segmenter takes")
+            case (.success, .failure(let b)):
+                #expect(b == .scratchTooSmall, "only the segmenter needs scratch")
+            }
+        }
         var copy = frame
         if var header {
             _ = copy.withUnsafeMutableBytes { header.completeChecksum(in: $0) }

@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <linux/if_packet.h>
 
 /// Size of struct virtio_net_hdr (no mergeable buffers): the header the TAP driver prepends
@@ -97,10 +98,11 @@ int vswitch_send_batch_to(int fd, const void *header, uint32_t header_length, vo
                           const struct sockaddr_storage *const *destinations, const uint32_t *destination_lengths,
                           unsigned count);
 
-/// One sendmsg of `length` bytes at `data` to `destination` with UDP_SEGMENT = `segment`: the
-/// kernel (or the NIC) cuts it into datagrams of `segment` bytes (the last may be shorter).
+/// One sendmsg of the bytes the `count` iovecs at `pieces` gather, to `destination`, with
+/// UDP_SEGMENT = `segment` (none if 0): the kernel (or the NIC) cuts them into datagrams of
+/// `segment` bytes (the last may be shorter), whichever pieces they come from.
 /// Returns the bytes sent or -errno (EINVAL/ENOPROTOOPT/EIO: no UDP GSO here).
-int vswitch_send_gso(int fd, const void *data, uint32_t length, uint16_t segment,
+int vswitch_send_gso(int fd, const struct iovec *pieces, uint32_t count, uint16_t segment,
                      const struct sockaddr_storage *destination, uint32_t destination_length);
 
 /// The path MTU the kernel would use toward `destination` (IP_MTU / IPV6_MTU of a connected
