@@ -67,7 +67,7 @@ public struct PortSpec: Codable, Sendable, Equatable {
     /// `tun`: the addresses behind the TUN device (CIDRs) the port answers ARP/ND for.
     public var peers: [String]?
     /// `udp`: local ADDR:PORT, remotes ADDR:PORT (host names allowed), VNI, `vxlan` or `secure`, key
-    /// file and cipher (`chacha20-poly1305`, the default, or `aes-256-gcm`) for `secure`.
+    /// file and cipher (`aes-256-gcm`, the default, or `chacha20-poly1305`) for `secure`.
     public var local: String?
     public var remotes: [String]?
     public var vni: Int?

@@ -23,7 +23,7 @@ extension SwitchService {
                 }
                 cipher = named
             } else {
-                cipher = .chacha20Poly1305
+                cipher = .default
             }
             do { encapsulation = .secure(try SecureKeyFile.load(path: path), cipher) } catch { throw fail("\(error)") }
         case let other:

@@ -16,6 +16,7 @@ import VSwitchCore
 import VSwitchDataPlane
 import VSwitchPorts
 import VSwitchWire
+import VSwitchTunnel
 
 public final class SwitchService: @unchecked Sendable {
     final class ManagedPort {
@@ -66,11 +67,18 @@ public final class SwitchService: @unchecked Sendable {
         // A state file from before the spanning tree has no bridge addresses: the ones chosen now
         // are saved at once, so the bridge identifiers stay the same from this start on.
         let addressesChosen = state.bridges.contains { $0.settings.stpAddress == nil }
-        defer { if addressesChosen { try? commit(undo: nil) } }
+        var ciphersNamed = false
+        defer { if addressesChosen || ciphersNamed { try? commit(undo: nil) } }
         for b in state.bridges {
             do {
                 let bridge = try makeBridge(b.name, settings: b.settings)
-                for spec in b.ports {
+                for var spec in b.ports {
+                    // A secure port saved without a cipher was made when ChaCha20-Poly1305 was
+                    // the default (saved by name since): it keeps it.
+                    if spec.type == "udp", spec.encap == "secure", spec.cipher == nil {
+                        spec.cipher = SecureCipher.chacha20Poly1305.name
+                        ciphersNamed = true
+                    }
                     do {
                         bridge.ports.append(try openPort(spec, on: bridge))
                     } catch {
@@ -139,7 +147,10 @@ public final class SwitchService: @unchecked Sendable {
 
     func addPort(_ p: AddPortParams) throws -> OK {
         let bridge = try lookup(p.bridge)
-        let spec = p.port
+        var spec = p.port
+        // The cipher a secure port gets is saved by name, so a later change of the default
+        // cannot change a port's cipher under its peer.
+        if spec.type == "udp", spec.encap == "secure", spec.cipher == nil { spec.cipher = SecureCipher.default.name }
         try validateName(spec.name, what: "port", maxLength: 15)
         if bridge.ports.contains(where: { $0.spec.name == spec.name }) {
             if p.mayExist == true { return OK() }

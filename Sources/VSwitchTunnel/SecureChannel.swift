@@ -34,7 +34,7 @@ public final class SecureChannel {
 
     /// A channel sealing with `keys.current` and `cipher` under `senderID` (by default a fresh
     /// random one, as every port start should use), remembering `replayCapacity` senders.
-    public init(keys: SecureKeyRing, cipher: SecureCipher = .chacha20Poly1305, senderID: UInt32 = .random(in: .min ... .max),
+    public init(keys: SecureKeyRing, cipher: SecureCipher = .default, senderID: UInt32 = .random(in: .min ... .max),
                 replayCapacity: Int = ReplayTable.defaultCapacity) {
         self.keys = keys
         self.cipher = cipher

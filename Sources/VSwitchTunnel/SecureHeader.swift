@@ -52,13 +52,13 @@
 // caller's buffer `frameTooLarge`; AEAD open fails with every key of that id `authenticationFailed`;
 // and only then is the counter recorded in the sender's window and the frame delivered.
 //
-// Why ChaCha20-Poly1305 is the default: it is fast and constant-time in plain software on every
-// CPU, while AES-GCM is only both with AES and carry-less multiply instructions (AES-NI and
-// PCLMULQDQ, or the ARMv8 crypto extensions), which small ARM boards and some virtual machines do
-// not expose; it is WireGuard's choice for the same reason. Where the CPU has them, AES-256-GCM
-// (`--cipher aes-256-gcm`) is several times faster (VAES does 16 blocks an instruction). Both come
-// from BoringSSL through swift-crypto, take 96-bit nonces and produce 16-byte tags, so the layout
-// is the same.
+// Why AES-256-GCM is the default (`SecureCipher.default`; ChaCha20-Poly1305 was until 2026-11):
+// servers and their virtual machines have AES and carry-less multiply instructions (AES-NI and
+// PCLMULQDQ, or the ARMv8 crypto extensions), and with them it is several times faster (VAES does
+// 16 blocks an instruction). Without them BoringSSL's AES and GHASH are bitsliced and
+// constant-time, safe but slower than ChaCha20-Poly1305, which such CPUs should choose
+// (`--cipher chacha20-poly1305`). Both come from BoringSSL through swift-crypto, take 96-bit
+// nonces and produce 16-byte tags, so the layout is the same.
 //
 // What the design does not give, for want of a handshake: forward secrecy (one long-lived key),
 // and replay protection across a receiver restart or for a sender evicted from the receiver's

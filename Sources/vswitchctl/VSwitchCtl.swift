@@ -148,7 +148,7 @@ struct AddPort: ParsableCommand {
     @Option(help: "udp: vxlan (RFC 7348) or secure (authenticated encryption).") var encap: String?
     @Option(name: .customLong("key-file"), help: ArgumentHelp("udp, secure: the key file (vswitchctl genkey).", valueName: "FILE"))
     var keyFile: String?
-    @Option(help: ArgumentHelp("udp, secure: the AEAD, chacha20-poly1305 (default) or aes-256-gcm (faster on CPUs with AES instructions); both ends must agree.", valueName: "CIPHER"))
+    @Option(help: ArgumentHelp("udp, secure: the AEAD, aes-256-gcm (default; fast on CPUs with AES instructions) or chacha20-poly1305 (faster on CPUs without them); both ends must agree.", valueName: "CIPHER"))
     var cipher: String?
     @Flag(name: .customLong("may-exist"), help: "Succeed if the port exists.") var mayExist = false
     func run() throws {

@@ -115,13 +115,13 @@ struct TunnelTests {
         return path
     }
 
-    /// Plain VXLAN, and the secure mode with each cipher.
+    /// Plain VXLAN, and the secure mode with each cipher (AES-256-GCM as the default: no `--cipher`).
     @Test(arguments: ["vxlan", "chacha20-poly1305", "aes-256-gcm"])
     func lanOverATunnel(mode: String) throws {
         let secure = mode != "vxlan"
         try withHarness(["vxlan": "lp", "chacha20-poly1305": "ls", "aes-256-gcm": "la"][mode]!) { h in
             let key = secure ? try keyFile(h, "k") : ""
-            let cipher = mode == "aes-256-gcm" ? mode : nil
+            let cipher = mode == "chacha20-poly1305" ? mode : nil
             let t = try lanOverTunnel(h, secure: secure, keys: (key, key), ciphers: (cipher, cipher))
             let show = try h.ctlOK(["--socket", t.a, "show"])
             #expect(show.contains("encap: \(secure ? "secure (\(mode))" : "vxlan")"), "\(show)")
@@ -176,12 +176,17 @@ struct TunnelTests {
     }
 
     /// Ends with the same key but different ciphers deliver nothing and say why (`cipher-mismatch`,
-    /// not `auth-failed`); the cipher is kept across a restart; `--cipher` is refused where it
-    /// does not apply or names no cipher, and then no port is made.
+    /// not `auth-failed`); the cipher is kept across a restart, the default one too (it is saved
+    /// by name); a port saved before that (no cipher in the state file) comes back with
+    /// ChaCha20-Poly1305, the default of its time; `--cipher` is refused where it does not apply
+    /// or names no cipher, and then no port is made.
     @Test func endsWithDifferentCiphersDeliverNothing() throws {
         try withHarness("lc") { h in
             let key = try keyFile(h, "k")
-            let t = try lanOverTunnel(h, secure: true, keys: (key, key), ciphers: ("aes-256-gcm", "chacha20-poly1305"))
+            let t = try lanOverTunnel(h, secure: true, keys: (key, key), ciphers: (nil, "chacha20-poly1305"))
+            #expect(try h.ctlOK(["--socket", t.a, "show"]).contains("encap: secure (aes-256-gcm)"), "the default")
+            let stateA = try String(contentsOfFile: h.directory + "/a-state/state.json", encoding: .utf8)
+            #expect(stateA.contains("\"aes-256-gcm\""), "the default cipher is saved by name: \(stateA)")
             #expect(try !Self.ping(h, t.hA.ns, "198.18.10.2", count: 2))
             let d = try Self.drops(h, "br0", t.tunnel, socket: t.b)
             #expect((d["cipher-mismatch"] ?? 0) > 0 && (d["auth-failed"] ?? 0) == 0, "\(d)")
@@ -197,6 +202,29 @@ struct TunnelTests {
             h.daemons["b"]!.waitUntilExit()
             let b = try h.startDaemon(in: h.prefix + "sb", name: "b")
             #expect(try h.ctlOK(["--socket", b, "show"]).contains("encap: secure (chacha20-poly1305)"))
+            // A restores from a state file of before the cipher was saved: ChaCha20-Poly1305,
+            // which B speaks, so traffic flows.
+            kill(h.daemons["a"]!.processIdentifier, SIGTERM)
+            h.daemons["a"]!.waitUntilExit()
+            let path = h.directory + "/a-state/state.json"
+            let state = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+            let bridges = (state["bridges"] as? [[String: Any]] ?? []).map { bridge in
+                var bridge = bridge
+                bridge["ports"] = (bridge["ports"] as? [[String: Any]] ?? []).map { port in
+                    var port = port
+                    port.removeValue(forKey: "cipher")
+                    return port
+                }
+                return bridge
+            }
+            var old = state
+            old["bridges"] = bridges
+            try JSONSerialization.data(withJSONObject: old).write(to: URL(fileURLWithPath: path))
+            #expect(try !String(contentsOfFile: path, encoding: .utf8).contains("cipher"))
+            let a = try h.startDaemon(in: h.prefix + "sa", name: "a")
+            #expect(try h.ctlOK(["--socket", a, "show"]).contains("encap: secure (chacha20-poly1305)"), "the default of its time")
+            #expect(try String(contentsOfFile: path, encoding: .utf8).contains("\"chacha20-poly1305\""), "and saved by name at once")
+            #expect(try Self.ping(h, t.hA.ns, "198.18.10.2", count: 3), "the two ends agree again")
         }
     }
 

@@ -45,7 +45,7 @@ func ipv6Frame(sourcePort: UInt16, destinationPort: UInt16, payload: Int = 10) -
 let frame1400 = ipv4Frame(sourcePort: 5000, destinationPort: 6000, payload: 1400 - 14 - 20 - 8)
 
 /// Two channels sharing `ring` and `cipher`, with fixed distinct sender ids: `a` seals, `b` opens.
-func channelPair(_ ring: SecureKeyRing, cipher: SecureCipher = .chacha20Poly1305) -> (a: SecureChannel, b: SecureChannel) {
+func channelPair(_ ring: SecureKeyRing, cipher: SecureCipher = .default) -> (a: SecureChannel, b: SecureChannel) {
     (SecureChannel(keys: ring, cipher: cipher, senderID: 0x1111_1111), SecureChannel(keys: ring, cipher: cipher, senderID: 0x2222_2222))
 }
 
