@@ -7,6 +7,9 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/route.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/link/vxlan.h>
+#include <netlink/route/link/inet6.h>
+#include <netlink/route/neighbour.h>
 #include <netlink/route/qdisc.h>
 #include <netlink/route/qdisc/netem.h>
 #include <netlink/route/qdisc/tbf.h>

@@ -67,19 +67,21 @@ public struct PortSpec: Codable, Sendable, Equatable {
     /// `tun`: the addresses behind the TUN device (CIDRs) the port answers ARP/ND for.
     public var peers: [String]?
     /// `udp`: local ADDR:PORT, remotes ADDR:PORT (host names allowed), VNI, `vxlan` or `secure`, key
-    /// file and cipher (`aes-256-gcm`, the default, or `chacha20-poly1305`) for `secure`.
+    /// file and cipher (`aes-256-gcm`, the default, or `chacha20-poly1305`) for `secure`, and
+    /// the datapath (`userspace`, the default, or `kernel`: the kernel's VXLAN device, vxlan only).
     public var local: String?
     public var remotes: [String]?
     public var vni: Int?
     public var encap: String?
     public var keyFile: String?
     public var cipher: String?
+    public var datapath: String?
     public init(name: String, type: String = "tap", netns: String? = nil, addr: String? = nil, mtu: Int? = nil, mac: String? = nil,
                 settings: [String: String]? = nil, peers: [String]? = nil, local: String? = nil, remotes: [String]? = nil,
-                vni: Int? = nil, encap: String? = nil, keyFile: String? = nil, cipher: String? = nil) {
+                vni: Int? = nil, encap: String? = nil, keyFile: String? = nil, cipher: String? = nil, datapath: String? = nil) {
         self.name = name; self.type = type; self.netns = netns; self.addr = addr; self.mtu = mtu; self.mac = mac
         self.settings = settings; self.peers = peers; self.local = local; self.remotes = remotes; self.vni = vni
-        self.encap = encap; self.keyFile = keyFile; self.cipher = cipher
+        self.encap = encap; self.keyFile = keyFile; self.cipher = cipher; self.datapath = datapath
     }
 }
 
@@ -100,9 +102,11 @@ public struct TunnelInfo: Codable, Sendable, Equatable {
     public var encap: String
     /// `secure` only: `chacha20-poly1305` or `aes-256-gcm`.
     public var cipher: String?
+    /// `kernel` for a port on the kernel's VXLAN device (`--datapath kernel`); nil for vswitchd's own.
+    public var datapath: String?
     public var remotes: [RemoteInfo]
-    public init(local: String, vni: Int, encap: String, cipher: String? = nil, remotes: [RemoteInfo]) {
-        self.local = local; self.vni = vni; self.encap = encap; self.cipher = cipher; self.remotes = remotes
+    public init(local: String, vni: Int, encap: String, cipher: String? = nil, datapath: String? = nil, remotes: [RemoteInfo]) {
+        self.local = local; self.vni = vni; self.encap = encap; self.cipher = cipher; self.datapath = datapath; self.remotes = remotes
     }
 }
 
@@ -112,11 +116,14 @@ public struct RemoteInfo: Codable, Sendable, Equatable {
     /// The largest inner Ethernet frame (14-byte header included) the path carries; hosts on the
     /// segment need an MTU of at most this minus 14.
     public var maxInnerFrame: Int
-    public var rxPackets: UInt64
-    public var rxBytes: UInt64
-    public var txPackets: UInt64
-    public var txBytes: UInt64
-    public init(address: String, maxInnerFrame: Int, rxPackets: UInt64, rxBytes: UInt64, txPackets: UInt64, txBytes: UInt64) {
+    /// The frames and bytes from and to this remote; nil where they are not counted (the kernel's
+    /// VXLAN device keeps no counters per remote).
+    public var rxPackets: UInt64?
+    public var rxBytes: UInt64?
+    public var txPackets: UInt64?
+    public var txBytes: UInt64?
+    public init(address: String, maxInnerFrame: Int, rxPackets: UInt64? = nil, rxBytes: UInt64? = nil, txPackets: UInt64? = nil,
+                txBytes: UInt64? = nil) {
         self.address = address; self.maxInnerFrame = maxInnerFrame
         self.rxPackets = rxPackets; self.rxBytes = rxBytes; self.txPackets = txPackets; self.txBytes = txBytes
     }

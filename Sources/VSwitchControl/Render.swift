@@ -30,9 +30,11 @@ public enum Render {
                 if let m = p.mac { out += "        mac: \(m)\n" }
                 if let peers = p.peers { out += "        peers: \(peers.joined(separator: ", "))\n" }
                 if let t = p.tunnel {
-                    out += "        local: \(t.local)  vni: \(t.vni)  encap: \(t.encap)\(t.cipher.map { " (\($0))" } ?? "")\n"
+                    out += "        local: \(t.local)  vni: \(t.vni)  encap: \(t.encap)\(t.cipher.map { " (\($0))" } ?? "")"
+                        + "\(t.datapath.map { "  datapath: \($0)" } ?? "")\n"
                     for r in t.remotes {
-                        out += "        remote \(r.address): max inner frame \(r.maxInnerFrame) (host MTU <= \(r.maxInnerFrame - 14))  rx \(r.rxPackets)  tx \(r.txPackets)\n"
+                        let traffic = r.rxPackets.map { rx in "  rx \(rx)  tx \(r.txPackets ?? 0)" } ?? ""
+                        out += "        remote \(r.address): max inner frame \(r.maxInnerFrame) (host MTU <= \(r.maxInnerFrame - 14))\(traffic)\n"
                     }
                 } else if !p.created && p.type != "udp" {
                     out += "        existing device (kept on del-port)\n"

@@ -7,7 +7,16 @@ import VSwitchTunnel
 
 /// UDP tunnel ports: opening them from a port spec, what `show` says of them, key reloads.
 extension SwitchService {
-    func openTunnel(_ spec: PortSpec) throws -> UDPTunnelPort {
+    func openTunnel(_ spec: PortSpec) throws -> any DevicePort {
+        let kernel: Bool
+        switch spec.datapath ?? "userspace" {
+        case "userspace": kernel = false
+        case "kernel": kernel = true
+        case let other: throw fail("invalid datapath \(other) (userspace or kernel)")
+        }
+        if kernel && (spec.encap ?? "vxlan") != "vxlan" {
+            throw fail("--datapath kernel takes --encap vxlan only (the kernel has no secure mode)")
+        }
         let encapsulation: UDPTunnelPort.Encapsulation
         switch spec.encap ?? "vxlan" {
         case "vxlan":
@@ -31,6 +40,12 @@ extension SwitchService {
         }
         let vni = spec.vni ?? 1
         guard (0...Int(VXLANHeader.maximumVNI)).contains(vni) else { throw fail("invalid vni \(vni) (0-16777215)") }
+        if kernel {
+            do {
+                return try KernelVXLANPort(name: spec.name, namespace: spec.netns, local: spec.local, remotes: spec.remotes ?? [],
+                                           vni: UInt32(vni))
+            } catch { throw fail("\(error)") }
+        }
         do {
             return try UDPTunnelPort(name: spec.name, namespace: spec.netns, local: spec.local, remotes: spec.remotes ?? [],
                                      vni: UInt32(vni), encapsulation: encapsulation)
@@ -38,6 +53,10 @@ extension SwitchService {
     }
 
     func tunnelInfo(_ port: ManagedPort, on bridge: ManagedBridge) -> TunnelInfo? {
+        if let kernel = port.device as? KernelVXLANPort, port.number != nil {
+            return TunnelInfo(local: kernel.local.description, vni: Int(kernel.vni), encap: "vxlan", datapath: "kernel",
+                              remotes: kernel.remotes.map { RemoteInfo(address: $0.description, maxInnerFrame: kernel.maxInnerFrame) })
+        }
         guard let tunnel = port.device as? UDPTunnelPort, port.number != nil else { return nil }
         let handle = Handover(tunnel)
         let traffic = bridge.dataPlane.perform { _ in Handover(handle.value.trafficByRemote) }.value

@@ -170,8 +170,8 @@ public final class SwitchService: @unchecked Sendable {
         if spec.type == "udp" {
             if spec.addr != nil || spec.mtu != nil || spec.mac != nil { throw fail("a udp port is a socket, not a device: --addr, --mtu and --mac do not apply") }
         } else if spec.local != nil || spec.remotes != nil || spec.vni != nil || spec.encap != nil || spec.keyFile != nil
-                    || spec.cipher != nil {
-            throw fail("--local, --remote, --vni, --encap, --key-file and --cipher apply to udp ports only")
+                    || spec.cipher != nil || spec.datapath != nil {
+            throw fail("--local, --remote, --vni, --encap, --key-file, --cipher and --datapath apply to udp ports only")
         }
         if let mtu = spec.mtu, !(68...65_521).contains(mtu) { throw fail("invalid mtu \(mtu) (68-65521)") }
         if let mac = spec.mac {

@@ -136,7 +136,7 @@ extension NetlinkSocket {
     // MARK: - Internals
 
     /// Fetches `name` from the kernel, applies `edit` to an empty change object, sends the change.
-    private func change(_ name: String, _ operation: String, _ object: String,
+    func change(_ name: String, _ operation: String, _ object: String,
                         _ edit: (OpaquePointer, Call) throws -> Void) throws {
         try withSocket(operation, object) { socket, call in
             let original = try Self.kernelLink(name, socket: socket, call: call)

@@ -120,60 +120,12 @@ public final class TAPPort: ImpairablePort, DevicePort {
     // MARK: - Packet path
 
     public func receive(into batch: PacketBatch, counters: inout PortCounters) {
-        let h = Self.vnetHeaderLength
-        while !batch.isFull {
-            let b = batch.next
-            // The virtio-net header lands in the headroom, the frame at the usual offset.
-            let start = b.pointee.offset - h
-            let room = b.pointee.capacity - start
-            switch SystemCalls.read(fd, b.pointee.base + start, room) {
-            case .transferred(let n):
-                if n < h { counters.drop(.runt); continue }
-                if n == room { counters.drop(.oversize); continue }  // possibly truncated by the kernel
-                b.pointee.length = n - h
-                b.pointee.offloadLength = h
-                batch.commit()
-            case .wouldBlock:
-                return
-            case .failed:
-                counters.rxErrors &+= 1
-                return
-            }
-        }
+        VnetHeaderIO.receive(fd, into: batch, counters: &counters)
     }
 
     public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
-        let h = Self.vnetHeaderLength
         if delayLine != nil || lossOnly != nil { return transmitImpaired(batch, indices: indices, count: count, counters: &counters) }
-        for i in 0..<count {
-            let b = batch.buffers + Int(indices[i])
-            withVnetHeader(b)
-            write(UnsafeRawPointer(b.pointee.frame - h), frameLength: b.pointee.length, counters: &counters)
-        }
-    }
-
-    /// Makes sure a virtio-net header precedes the frame: a frame from a port without offloads
-    /// gets a zero header ("plain frame, checksums done").
-    @inline(__always)
-    private func withVnetHeader(_ b: UnsafeMutablePointer<PacketBuffer>) {
-        let h = Self.vnetHeaderLength
-        if b.pointee.offloadLength != h {
-            (b.pointee.frame - h).initializeMemory(as: UInt8.self, repeating: 0, count: h)
-            b.pointee.offloadLength = h
-        }
-    }
-
-    @inline(__always)
-    private func write(_ bytes: UnsafeRawPointer, frameLength: Int, counters: inout PortCounters) {
-        switch SystemCalls.write(fd, bytes, frameLength + Self.vnetHeaderLength) {
-        case .transferred:
-            counters.txPackets &+= 1
-            counters.txBytes &+= UInt64(frameLength)
-        case .wouldBlock:
-            counters.drop(.transmitQueueFull)
-        case .failed(let e):
-            if e == EMSGSIZE { counters.drop(.transmitTooBig) } else { counters.txErrors &+= 1 }
-        }
+        VnetHeaderIO.transmit(fd, batch, indices: indices, count: count, counters: &counters)
     }
 
     private func transmitImpaired(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
@@ -182,12 +134,12 @@ public final class TAPPort: ImpairablePort, DevicePort {
         for i in 0..<count {
             let b = batch.buffers + Int(indices[i])
             if (delayLine ?? lossOnly)!.dropsNext() { counters.drop(.impairmentLoss); continue }
-            withVnetHeader(b)
+            VnetHeaderIO.withHeader(b)
             let start = UnsafeRawPointer(b.pointee.frame - h)
             if let line = delayLine {
                 if !line.enqueue(start, length: b.pointee.length + h, offloadLength: h, now: now) { counters.drop(.transmitQueueFull) }
             } else {
-                write(start, frameLength: b.pointee.length, counters: &counters)
+                VnetHeaderIO.write(fd, start, frameLength: b.pointee.length, counters: &counters)
             }
         }
         service(now: now, counters: &counters)
@@ -200,7 +152,7 @@ public final class TAPPort: ImpairablePort, DevicePort {
     public func service(now: UInt64, counters: inout PortCounters) {
         guard let line = delayLine else { return }
         let h = Self.vnetHeaderLength
-        line.dequeue(now: now) { bytes, length, _ in write(bytes, frameLength: length - h, counters: &counters) }
+        line.dequeue(now: now) { bytes, length, _ in VnetHeaderIO.write(fd, bytes, frameLength: length - h, counters: &counters) }
     }
 }
 

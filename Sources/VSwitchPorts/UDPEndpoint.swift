@@ -16,6 +16,17 @@ public struct UDPEndpoint: Sendable, CustomStringConvertible {
 
     /// The address and port as numbers: "198.18.0.1:4789", "[2001:2::1]:4789".
     public var description: String {
+        guard let (h, p) = numeric() else { return text }
+        return isIPv6 ? "[\(h)]:\(p)" : "\(h):\(p)"
+    }
+
+    /// The address alone, as numbers: "198.18.0.1", "2001:2::1".
+    public var host: String { numeric()?.host ?? text }
+
+    /// The port.
+    public var port: UInt16 { numeric()?.port ?? 0 }
+
+    private func numeric() -> (host: String, port: UInt16)? {
         var copy = address
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST)), service = [CChar](repeating: 0, count: 32)
         let r = withUnsafePointer(to: &copy) {
@@ -23,10 +34,10 @@ public struct UDPEndpoint: Sendable, CustomStringConvertible {
                 getnameinfo($0, length, &host, socklen_t(host.count), &service, socklen_t(service.count), NI_NUMERICHOST | NI_NUMERICSERV)
             }
         }
-        guard r == 0 else { return text }
+        guard r == 0 else { return nil }
         let h = host.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         let s = service.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        return isIPv6 ? "[\(h)]:\(s)" : "\(h):\(s)"
+        return (h, UInt16(s) ?? 0)
     }
 
     /// Parses and resolves `text` (in `namespace`), preferring `family` (AF_INET/AF_INET6) if given.

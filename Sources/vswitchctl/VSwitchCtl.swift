@@ -150,10 +150,13 @@ struct AddPort: ParsableCommand {
     var keyFile: String?
     @Option(help: ArgumentHelp("udp, secure: the AEAD, aes-256-gcm (default; fast on CPUs with AES instructions) or chacha20-poly1305 (faster on CPUs without them); both ends must agree.", valueName: "CIPHER"))
     var cipher: String?
+    @Option(help: ArgumentHelp("udp, vxlan: userspace (default: vswitchd encapsulates) or kernel (a kernel VXLAN device does, vswitchd switches; no per-remote counters).", valueName: "DATAPATH"))
+    var datapath: String?
     @Flag(name: .customLong("may-exist"), help: "Succeed if the port exists.") var mayExist = false
     func run() throws {
         let spec = PortSpec(name: port, type: type, netns: netns, addr: addr, mtu: mtu, mac: mac, peers: peer.isEmpty ? nil : peer,
-                            local: local, remotes: remote.isEmpty ? nil : remote, vni: vni, encap: encap, keyFile: keyFile, cipher: cipher)
+                            local: local, remotes: remote.isEmpty ? nil : remote, vni: vni, encap: encap, keyFile: keyFile, cipher: cipher,
+                            datapath: datapath)
         _ = try global.call(.addPort, AddPortParams(bridge: bridge, port: spec, mayExist: mayExist), as: OK.self)
     }
 }

@@ -43,8 +43,10 @@ struct TunnelTests {
         return (p?["drops"] as? [String: Any] ?? [:]).compactMapValues { $0 as? Int }
     }
 
-    @Test func interopWithTheKernelVXLAN() throws {
-        try withHarness("kx") { h in
+    /// vswitchd's own VXLAN, and the kernel's VXLAN device driven by vswitchd (`--datapath kernel`).
+    @Test(arguments: ["userspace", "kernel"])
+    func interopWithTheKernelVXLAN(datapath: String) throws {
+        try withHarness(datapath == "kernel" ? "kk" : "kx") { h in
             let vs = try h.namespace("vs"), kv = try h.namespace("kv")
             try Self.underlay(h, vs, kv)
             // The kernel side: vxlan VNI 42 on port 4789, bridged to a host's veth.
@@ -63,7 +65,7 @@ struct TunnelTests {
             try h.ctlOK(["add-br", "br0"])
             let tunnel = h.prefix + "vx"
             try h.ctlOK(["add-port", "br0", tunnel, "--type", "udp", "--netns", vs, "--local", "198.18.200.1:4789",
-                         "--remote", "198.18.200.2:4789", "--vni", "42"])
+                         "--remote", "198.18.200.2:4789", "--vni", "42", "--datapath", datapath])
             let h1 = try Self.host(h, "h1", bridge: "br0", ip: "198.18.10.1")
 
             #expect(try Self.ping(h, h1.ns, "198.18.10.2"), "vswitch host -> kernel host")
@@ -84,15 +86,27 @@ struct TunnelTests {
             #expect(try Self.ping(h, h2.ns, "198.18.10.2"), "small frames cross")
             #expect(try !h.exec(h2.ns, ["ping", "-c", "2", "-W", "1", "-M", "do", "-s", "1472", "198.18.10.2"]).stdout.contains(" 0% packet loss"))
             #expect((try Self.drops(h, "br0", tunnel)["tx-too-big"] ?? 0) >= 1)
-            var logged = false
-            for _ in 0..<40 where !logged { usleep(100_000); logged = h.log_.contains("set the MTU of the hosts on this segment to 1450") }
-            #expect(logged, "the log names the MTU to set")
+            if datapath == "userspace" {
+                var logged = false
+                for _ in 0..<40 where !logged { usleep(100_000); logged = h.log_.contains("set the MTU of the hosts on this segment to 1450") }
+                #expect(logged, "the log names the MTU to set")
+            } else {
+                // The kernel's device, as `ip` shows it; gone with the port.
+                let link = try h.exec(vs, ["ip", "-d", "link", "show", tunnel]).stdout
+                #expect(link.contains("vxlan id 42") && link.contains("dstport 4789") && link.contains("mtu 1450")
+                        && link.contains("addrgenmode none"), "\(link)")
+                #expect(try h.exec(vs, ["bridge", "fdb", "show", "dev", tunnel]).stdout.contains("00:00:00:00:00:00 dst 198.18.200.2"))
+                #expect(show.contains("datapath: kernel"), "\(show)")
+                try h.ctlOK(["del-port", "br0", tunnel])
+                #expect(try h.exec(vs, ["ip", "link", "show", tunnel]).status != 0, "del-port deleted the device")
+            }
         }
     }
 
     /// Two vswitchd, each in its own namespace, joined by a tunnel over an underlay veth.
     /// `ciphers`: each end's `--cipher` (secure only; nil: the default).
-    func lanOverTunnel(_ h: Harness, secure: Bool, keys: (String, String)? = nil, ciphers: (String?, String?) = (nil, nil)) throws
+    func lanOverTunnel(_ h: Harness, secure: Bool, keys: (String, String)? = nil, ciphers: (String?, String?) = (nil, nil),
+                       datapath: String? = nil) throws
         -> (a: String, b: String, hA: (ns: String, port: String), hB: (ns: String, port: String), tunnel: String) {
         let sa = try h.namespace("sa"), sb = try h.namespace("sb")
         try Self.underlay(h, sa, sb)
@@ -102,7 +116,8 @@ struct TunnelTests {
                                                    (b, "198.18.200.2", "198.18.200.1", keys?.1, ciphers.1)] {
             try h.ctlOK(["--socket", sock, "add-br", "br0"])
             try h.ctlOK(["--socket", sock, "add-port", "br0", tunnel, "--type", "udp", "--local", local + ":4789", "--remote", remote + ":4789"]
-                        + (secure ? ["--encap", "secure", "--key-file", key!] : []) + (cipher.map { ["--cipher", $0] } ?? []))
+                        + (secure ? ["--encap", "secure", "--key-file", key!] : []) + (cipher.map { ["--cipher", $0] } ?? [])
+                        + (datapath.map { ["--datapath", $0] } ?? []))
         }
         let hA = try Self.host(h, "ha", bridge: "br0", ip: "198.18.10.1", socket: a)
         let hB = try Self.host(h, "hb", bridge: "br0", ip: "198.18.10.2", socket: b)
@@ -115,14 +130,16 @@ struct TunnelTests {
         return path
     }
 
-    /// Plain VXLAN, and the secure mode with each cipher (AES-256-GCM as the default: no `--cipher`).
-    @Test(arguments: ["vxlan", "chacha20-poly1305", "aes-256-gcm"])
+    /// Plain VXLAN (vswitchd's own, and the kernel's with `--datapath kernel`), and the secure
+    /// mode with each cipher (AES-256-GCM as the default: no `--cipher`).
+    @Test(arguments: ["vxlan", "vxlan-kernel", "chacha20-poly1305", "aes-256-gcm"])
     func lanOverATunnel(mode: String) throws {
-        let secure = mode != "vxlan"
-        try withHarness(["vxlan": "lp", "chacha20-poly1305": "ls", "aes-256-gcm": "la"][mode]!) { h in
+        let secure = !mode.hasPrefix("vxlan")
+        try withHarness(["vxlan": "lp", "vxlan-kernel": "lk", "chacha20-poly1305": "ls", "aes-256-gcm": "la"][mode]!) { h in
             let key = secure ? try keyFile(h, "k") : ""
             let cipher = mode == "chacha20-poly1305" ? mode : nil
-            let t = try lanOverTunnel(h, secure: secure, keys: (key, key), ciphers: (cipher, cipher))
+            let t = try lanOverTunnel(h, secure: secure, keys: (key, key), ciphers: (cipher, cipher),
+                                      datapath: mode == "vxlan-kernel" ? "kernel" : nil)
             let show = try h.ctlOK(["--socket", t.a, "show"])
             #expect(show.contains("encap: \(secure ? "secure (\(mode))" : "vxlan")"), "\(show)")
             #expect(try Self.ping(h, t.hA.ns, "198.18.10.2"))
@@ -141,7 +158,39 @@ struct TunnelTests {
             #expect(try h.exec(t.hA.ns, ["python3", "-c", send]).status == 0)
             for _ in 0..<50 where capture.isRunning { usleep(100_000) }
             #expect(!capture.isRunning && capture.terminationStatus == 0, "the non-IP frame reached the far host: \(h.log("tcpdump"))")
+            if mode == "vxlan-kernel" { try kernelDatapathLifecycle(h, t) }
         }
+    }
+
+    /// A `--datapath kernel` port's device goes with its daemon and comes back with it (and the
+    /// traffic with it); refused combinations make no device.
+    func kernelDatapathLifecycle(_ h: Harness, _ t: (a: String, b: String, hA: (ns: String, port: String), hB: (ns: String, port: String), tunnel: String)) throws {
+        let sb = h.prefix + "sb"
+        #expect(try h.ctlOK(["--socket", t.b, "show"]).contains("datapath: kernel"))
+        kill(h.daemons["b"]!.processIdentifier, SIGTERM)
+        h.daemons["b"]!.waitUntilExit()
+        #expect(try h.exec(sb, ["ip", "link", "show", t.tunnel]).status != 0, "the device went with the daemon")
+        let b = try h.startDaemon(in: sb, name: "b")
+        #expect(try h.exec(sb, ["ip", "-d", "link", "show", t.tunnel]).stdout.contains("vxlan id 1"), "and came back with it")
+        // B's host TAP came back too, with a new MAC (none was given): A's host must ask again.
+        try h.exec(t.hA.ns, ["ip", "neigh", "flush", "dev", t.hA.port]).check()
+        // The new device has learned nothing yet, nor has the new vswitchd: allow them a moment.
+        var flows = false
+        for _ in 0..<20 where !flows { flows = try Self.ping(h, t.hA.ns, "198.18.10.2", count: 1) }
+        let diag = (try? [h.ctlOK(["--socket", b, "stats", "br0"]), h.ctlOK(["--socket", t.a, "stats", "br0"]),
+                          h.exec(sb, ["bridge", "fdb", "show", "dev", t.tunnel]).stdout, h.exec(sb, ["ip", "-d", "link"]).stdout,
+                          h.exec(t.hB.ns, ["ip", "-d", "addr"]).stdout, h.log("b")].joined(separator: "\n")) ?? ""
+        #expect(flows, "traffic flows again: \(diag)")
+        let x = h.prefix + "x"
+        for (args, message) in [(["--datapath", "kernel", "--encap", "secure", "--key-file", "/nonexistent"], "--datapath kernel takes --encap vxlan only"),
+                                (["--datapath", "kernel", "--local", "198.18.200.2:4790"], "must use the local port 4790"),
+                                (["--datapath", "fast", "--local", "198.18.200.2:4790"], "invalid datapath fast")] {
+            let r = try h.ctl(["--socket", b, "add-port", "br0", x, "--type", "udp", "--remote", "198.18.200.1:4789"] + args)
+            #expect(r.status != 0 && r.stderr.contains(message), "\(args): \(r.stderr)")
+            #expect(try h.exec(sb, ["ip", "link", "show", x]).status != 0, "no device left: \(args)")
+        }
+        let r = try h.ctl(["--socket", b, "add-port", "br0", x, "--datapath", "kernel"])
+        #expect(r.status != 0 && r.stderr.contains("--datapath apply to udp ports only"), "\(r.stderr)")
     }
 
     /// Rolling keys over without a gap: every site accepts the new key first, then seals with it,
@@ -292,8 +341,11 @@ struct TunnelTests {
         }
     }
 
-    @Test func multipointLearnsWhichRemoteEachMACIsBehind() throws {
-        try withHarness("mp") { h in
+    /// vswitchd's own per-remote counters show it; with `--datapath kernel`, the kernel's
+    /// forwarding table does (it keeps no counters per remote).
+    @Test(arguments: ["userspace", "kernel"])
+    func multipointLearnsWhichRemoteEachMACIsBehind(datapath: String) throws {
+        try withHarness(datapath == "kernel" ? "mk" : "mp") { h in
             // Underlay: three sites on a kernel bridge in namespace ul.
             let ul = try h.namespace("ul")
             try h.exec(ul, ["ip", "link", "add", "br0", "type", "bridge"]).check()
@@ -313,8 +365,25 @@ struct TunnelTests {
                 let bridge = "br\(i)", tunnel = h.prefix + "t\(i)"
                 try h.ctlOK(["add-br", bridge])
                 let remotes = (0..<3).filter { $0 != i }.flatMap { ["--remote", "198.18.201.\($0 + 1):4789"] }
-                try h.ctlOK(["add-port", bridge, tunnel, "--type", "udp", "--netns", sites[i], "--local", "198.18.201.\(i + 1):4789"] + remotes)
+                try h.ctlOK(["add-port", bridge, tunnel, "--type", "udp", "--netns", sites[i], "--local", "198.18.201.\(i + 1):4789",
+                             "--datapath", datapath] + remotes)
                 hosts.append(try Self.host(h, "h\(i)", bridge: bridge, ip: "198.18.10.\(i + 1)"))
+            }
+            if datapath == "kernel" {
+                // Broadcast reaches both others (A resolves B and C), and A's kernel learns
+                // which remote each host sits behind: unicast then goes to that one alone.
+                #expect(try Self.ping(h, hosts[0].ns, "198.18.10.2", count: 2))
+                #expect(try Self.ping(h, hosts[0].ns, "198.18.10.3", count: 2))
+                let fdb = try h.exec(sites[0], ["bridge", "fdb", "show", "dev", h.prefix + "t0"]).stdout
+                func mac(_ host: (ns: String, port: String)) throws -> String {
+                    let link = try h.exec(host.ns, ["ip", "link", "show", host.port]).stdout
+                    return String(link.split(separator: " ").drop { $0 != "link/ether" }.dropFirst().first ?? "")
+                }
+                #expect(fdb.contains("\(try mac(hosts[1])) dst 198.18.201.2"), "\(fdb)")
+                #expect(fdb.contains("\(try mac(hosts[2])) dst 198.18.201.3"), "\(fdb)")
+                #expect(fdb.contains("00:00:00:00:00:00 dst 198.18.201.2") && fdb.contains("00:00:00:00:00:00 dst 198.18.201.3"))
+                #expect(try Self.ping(h, hosts[2].ns, "198.18.10.2", count: 2), "C reaches B too")
+                return
             }
             func remoteTX(_ site: Int) throws -> [String: Int] {
                 let show = try h.ctlJSON(["show"])

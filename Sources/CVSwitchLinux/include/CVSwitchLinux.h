@@ -23,6 +23,14 @@ enum {
     VSWITCH_TAP_TUN      = 2,  ///< IFF_TUN (L3) instead of IFF_TAP
 };
 
+/// An AF_PACKET socket bound to interface `ifindex`, every protocol, with a virtio-net header
+/// before each frame both ways (PACKET_VNET_HDR: GSO superframes and partial checksums, as a TAP
+/// with IFF_VNET_HDR), blind to what the host itself sends out of the interface
+/// (PACKET_IGNORE_OUTGOING), non-blocking, close-on-exec, socket buffers of `buffer_bytes` each.
+/// Opened for no protocol and only then bound, so no frame of another interface gets in.
+/// Returns the fd, or -errno.
+int vswitch_packet_open(int ifindex, int buffer_bytes);
+
 /// Open /dev/net/tun and attach to (or create) interface `name` as TAP (IFF_TAP|IFF_NO_PI),
 /// non-blocking and close-on-exec. `actual_name` (IFNAMSIZ bytes) receives the kernel's name.
 /// Returns the fd, or -errno.
