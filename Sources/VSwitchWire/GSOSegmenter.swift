@@ -111,7 +111,7 @@ public enum GSOSegmenter {
         case .success(let made): plan = made
         case .failure(let failure): return .failure(failure)
         }
-        let headersEnd = plan.headersEnd
+        let headersEnd = plan.layout.headersEnd
         guard scratch.count >= headersEnd + min(plan.segmentSize, plan.payloadLength), let destination = scratch.baseAddress,
               let source = frame.baseAddress
         else { return .failure(.scratchTooSmall) }
@@ -158,7 +158,7 @@ public enum GSOSegmenter {
         case .failure(let failure): return .failure(failure)
         }
         guard let source = frame.baseAddress else { return .failure(.truncatedFrame) }
-        let headersEnd = plan.headersEnd
+        let headersEnd = plan.layout.headersEnd
         var payloadOffset = 0
         for index in 0..<plan.segmentCount {
             let chunk = min(plan.segmentSize, plan.payloadLength - payloadOffset)
@@ -178,7 +178,6 @@ public enum GSOSegmenter {
     struct Plan {
         let layout: TransportLayout
         let segmentSize: Int
-        let headersEnd: Int
         let payloadLength: Int
         let segmentCount: Int
         let identification: UInt16
@@ -213,7 +212,7 @@ public enum GSOSegmenter {
             let firstSequenceNumber: UInt32 = layout.isTCP
                 ? frame.loadBigEndian(fromByteOffset: layout.transportOffset + TransportLayout.TCPField.sequenceNumber.lowerBound, as: UInt32.self)
                 : 0
-            return .success(Plan(layout: layout, segmentSize: segmentSize, headersEnd: layout.headersEnd, payloadLength: payloadLength,
+            return .success(Plan(layout: layout, segmentSize: segmentSize, payloadLength: payloadLength,
                                  segmentCount: max(1, (payloadLength + segmentSize - 1) / segmentSize),
                                  identification: identification, firstSequenceNumber: firstSequenceNumber))
         }
