@@ -26,6 +26,20 @@ public struct UDPEndpoint: Sendable, CustomStringConvertible {
     /// The port.
     public var port: UInt16 { numeric()?.port ?? 0 }
 
+    /// A socket address as numbers: "198.18.0.1:4789", "[2001:2::1]:4789".
+    public static func text(of address: UnsafePointer<sockaddr_storage>) -> String {
+        let v6 = Int32(address.pointee.ss_family) == AF_INET6
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST)), service = [CChar](repeating: 0, count: 32)
+        let r = address.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            getnameinfo($0, socklen_t(v6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size), &host,
+                        socklen_t(host.count), &service, socklen_t(service.count), NI_NUMERICHOST | NI_NUMERICSERV)
+        }
+        guard r == 0 else { return "?" }
+        let h = host.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let s = service.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return v6 ? "[\(h)]:\(s)" : "\(h):\(s)"
+    }
+
     private func numeric() -> (host: String, port: UInt16)? {
         var copy = address
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST)), service = [CChar](repeating: 0, count: 32)

@@ -30,14 +30,14 @@ import VSwitchWire
 /// larger than the tunnel carries, so TCP never needs IP fragmentation. A frame larger than the
 /// largest inner frame a remote's path carries is dropped and counted (`tx-too-big`); vswitchd
 /// logs it, rate-limited, with the MTU to set.
-public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
+public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort, TimedPort {
     public enum Encapsulation: Sendable {
         case vxlan
-        case secure(SecureKeyRing, SecureCipher)
+        case secure(SecureConfiguration)
         public var overhead: Int {
             switch self {
             case .vxlan: VXLANHeader.headerLength
-            case .secure: SecureHeader.overhead
+            case .secure: SecureHandshake.dataOverhead
             }
         }
         public var name: String {
@@ -48,7 +48,7 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
         }
         /// The secure mode's cipher.
         public var cipher: SecureCipher? {
-            if case .secure(_, let cipher) = self { cipher } else { nil }
+            if case .secure(let configuration) = self { configuration.cipher } else { nil }
         }
     }
 
@@ -75,7 +75,11 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
 
     private var rxFD: Int32 = -1
     private var txFDs: [Int32] = []
-    private let channel: SecureChannel?
+    /// The secure mode's protocol engine (handshakes, sessions); nil for VXLAN.
+    private let channel: SecureTunnel?
+    private var lastService: UInt64 = 0
+    /// The data plane's clock when the current `transmit` began (ns).
+    private var sendClock: UInt64 = 0
     private let remoteCount: Int
     private let remoteAddresses: UnsafeMutablePointer<sockaddr_storage>
     private let remoteLengths: UnsafeMutablePointer<UInt32>
@@ -155,8 +159,6 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
         }
         smallestMaxFrame = maxInnerFrame.min() ?? 0
         largestMaxFrame = maxInnerFrame.max() ?? 0
-        if case .secure(let keys, let cipher) = encapsulation { channel = SecureChannel(keys: keys, cipher: cipher) } else { channel = nil }
-
         remoteAddresses = .allocate(capacity: resolved.count)
         remoteLengths = .allocate(capacity: resolved.count)
         remoteMaxFrame = .allocate(capacity: resolved.count)
@@ -166,6 +168,14 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
             remoteLengths[i] = UInt32(r.length)
             remoteMaxFrame[i] = maxInnerFrame[i]
             remoteCounters[i] = RemoteCounters()
+        }
+        if case .secure(let configuration) = encapsulation {
+            guard configuration.peers.count == resolved.count else {
+                throw PortError("--encap secure needs one --peer-key per --remote (\(resolved.count) remotes, \(configuration.peers.count) keys)")
+            }
+            channel = SecureTunnel(configuration: configuration, endpoints: remoteAddresses, endpointLengths: remoteLengths)
+        } else {
+            channel = nil
         }
         vxlanHeader = .allocate(byteCount: 8, alignment: 8)
         _ = VXLANRepr(vni: vni).emit(into: UnsafeMutableRawBufferPointer(start: vxlanHeader, count: 8))
@@ -189,7 +199,7 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
         txDestinationLengths = .allocate(capacity: q)
         txRemote = .allocate(capacity: q)
         txCounts = Array(repeating: 0, count: Self.txSockets)
-        arenaSlotSize = ((maxInnerFrame.max() ?? 1500) + SecureHeader.overhead + 64 + 63) & ~63
+        arenaSlotSize = ((maxInnerFrame.max() ?? 1500) + SecureHandshake.dataOverhead + 64 + 63) & ~63
         arena = .allocate(byteCount: arenaSlotSize * arenaSlots, alignment: 64)
         segmentScratch = .allocate(byteCount: arenaSlotSize, alignment: 64)
         gsoBuffer = .allocate(byteCount: Self.gsoCapacity, alignment: 64)
@@ -199,6 +209,14 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
         } catch {
             close()
             throw error
+        }
+        // Handshakes with every remote at once: after a restart of either side, frames flow
+        // again as soon as one round trip completes.
+        if let channel {
+            let now = SystemCalls.monotonicNanoseconds()
+            channel.start(now: now)
+            lastService = now
+            sendOutbox()
         }
     }
 
@@ -225,6 +243,14 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
         guard bind(rxFD, local, port: nil) == 0 else {
             let e = errno
             throw PortError("cannot bind \(local.text): \(SystemError("bind", errno: e).reason)\(e == EADDRINUSE ? " (another tunnel or the kernel's vxlan uses it)" : "")")
+        }
+        // Secure ports send from the socket they receive on: the address peers see (and follow,
+        // through NATs) is the one that reaches this port.
+        if channel != nil {
+            let fd = dup(rxFD)
+            guard fd >= 0 else { throw PortError("cannot open a UDP socket: \(SystemError("dup", errno: errno).reason)") }
+            txFDs.append(fd)
+            return
         }
         for _ in 0..<Self.txSockets {
             let fd = try socketFD()
@@ -253,8 +279,57 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
     /// Traffic per remote (on the data-plane thread).
     public var trafficByRemote: [RemoteCounters] { (0..<remoteCount).map { remoteCounters[$0] } }
 
-    /// New keys for a secure port (on the data-plane thread): the current one seals, both open.
-    public func rekey(_ keys: SecureKeyRing) { channel?.keys = keys }
+    /// A secure remote as `show` describes it.
+    public struct PeerStatus: Sendable, Equatable {
+        public var publicKey: String
+        /// Where datagrams to it go now (the configured address until it roams).
+        public var endpoint: String
+        /// Seconds since the latest handshake completed; nil if none has.
+        public var sinceHandshakeSeconds: Double?
+        /// Whether a session seals frames to it now.
+        public var established: Bool
+    }
+
+    /// The secure remotes, in the order of `remotes` (on the data-plane thread); empty for VXLAN.
+    public func peerStatus() -> [PeerStatus] {
+        guard let channel else { return [] }
+        return channel.status(now: SystemCalls.monotonicNanoseconds()).enumerated().map { i, s in
+            PeerStatus(publicKey: s.publicKey.base64, endpoint: UDPEndpoint.text(of: remoteAddresses + i),
+                       sinceHandshakeSeconds: s.sinceHandshake.map { Double($0) / 1e9 }, established: s.established)
+        }
+    }
+
+    /// New keys from the key files (SIGHUP, on the data-plane thread): a changed private or
+    /// pre-shared key ends every session and starts new handshakes.
+    public func reloadKeys(privateKey: SecurePrivateKey, presharedKey: SecureKey?) {
+        guard let channel else { return }
+        channel.reload(privateKey: privateKey, presharedKey: presharedKey, now: SystemCalls.monotonicNanoseconds())
+        sendOutbox()
+    }
+
+    // MARK: - Timers (secure mode)
+
+    public var isTimed: Bool { channel != nil }
+    public var nextDeadline: UInt64? { channel == nil ? nil : lastService &+ SecureTunnel.serviceInterval }
+
+    public func service(now: UInt64, counters: inout PortCounters) {
+        guard let channel else { return }
+        lastService = now
+        channel.service(now: now)
+        sendOutbox()
+    }
+
+    /// Sends the handshake messages, cookie replies and keepalives the engine queued.
+    private func sendOutbox() {
+        guard let channel, channel.outboxCount > 0, let fd = txFDs.first else { channel?.clearOutbox(); return }
+        for i in 0..<channel.outboxCount {
+            let m = channel.outboxMessage(i)
+            _ = m.destination.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(fd, m.bytes.baseAddress, m.bytes.count, Int32(MSG_DONTWAIT), $0, m.length)
+            }
+        }
+        channel.clearOutbox()
+    }
 
     // MARK: - Receive
 
@@ -267,7 +342,10 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
         // them again. VXLAN's outer UDP checksum may be zero (the kernel's default over IPv4), so
         // there every merged segment's TCP checksum is verified.
         let verify = channel == nil
-        let now = UInt32(truncatingIfNeeded: SystemCalls.monotonicNanoseconds() / 1_000_000_000)
+        let clock = SystemCalls.monotonicNanoseconds()
+        let now = UInt32(truncatingIfNeeded: clock / 1_000_000_000)
+        // Handshake answers and keepalives the engine queued go out before this returns.
+        defer { if let channel, channel.outboxCount > 0 { sendOutbox() } }
         while !batch.isFull {
             if pendingMessage >= pendingCount {
                 let n = Int(vswitch_recv_batch(rxFD, rxStarts, rxCapacities, rxLengths, rxSources, rxSegments, UInt32(Self.rxMessages)))
@@ -287,7 +365,9 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
             while pendingMessage < pendingCount && !batch.isFull {
                 let i = pendingMessage
                 let length = rxLengths[i]
-                guard length != UInt32.max, let remote = remoteIndex(rxSources + i) else {
+                // Secure datagrams come from wherever a remote is now (it roams): the session
+                // they authenticate on says which remote sent them.
+                guard length != UInt32.max, let remote = channel != nil ? -1 : remoteIndex(rxSources + i) else {
                     counters.drop(length == UInt32.max ? .tunnelMalformed : .unknownRemote)
                     pendingMessage += 1
                     continue
@@ -299,8 +379,8 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
                 let first = batch.count
                 repeat {
                     let size = min(segment, total - pendingOffset)
-                    accept(UnsafeRawPointer(rxStarts[i]! + pendingOffset), length: size, from: remote, into: batch, now: now,
-                           counters: &counters)
+                    accept(UnsafeRawPointer(rxStarts[i]! + pendingOffset), length: size, from: remote, source: rxSources + i,
+                           into: batch, now: now, clock: clock, counters: &counters)
                     pendingOffset += max(size, 1)
                 } while pendingOffset < total && !batch.isFull
                 if pendingOffset >= total {
@@ -316,18 +396,23 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
 
     /// Checks one datagram from `remote` and commits its frame to the batch.
     @inline(__always)
-    private func accept(_ datagram: UnsafeRawPointer, length: Int, from remote: Int, into batch: PacketBatch, now: UInt32,
-                        counters: inout PortCounters) {
+    private func accept(_ datagram: UnsafeRawPointer, length: Int, from sourceRemote: Int, source: UnsafePointer<sockaddr_storage>,
+                        into batch: PacketBatch, now: UInt32, clock: UInt64, counters: inout PortCounters) {
         let target = batch.next
         let room = target.pointee.capacity - target.pointee.offset
         var frameLength: Int
+        var remote = sourceRemote
         if let channel {
-            switch channel.open(datagram: UnsafeRawBufferPointer(start: datagram, count: length),
-                                into: UnsafeMutableRawBufferPointer(start: target.pointee.frame, count: room),
-                                frameHasHeadroom: target.pointee.offset >= SecureHeader.vniLength) {
-            case .frame(let byteCount, let frameVNI):
+            let sourceLength = UInt32(Int32(source.pointee.ss_family) == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
+            switch channel.open(datagram: UnsafeRawBufferPointer(start: datagram, count: length), from: source, sourceLength: sourceLength,
+                                now: clock, into: UnsafeMutableRawBufferPointer(start: target.pointee.frame, count: room),
+                                frameHasHeadroom: target.pointee.offset >= 4) {
+            case .frame(let byteCount, let frameVNI, let peer):
                 guard frameVNI == vni else { counters.drop(.unknownVNI); return }
                 frameLength = byteCount
+                remote = peer
+            case .consumed:
+                return
             case .dropped(let reason):
                 counters.drop(Self.dropReason(reason))
                 return
@@ -364,12 +449,14 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
 
     static func dropReason(_ r: SecureDropReason) -> DropReason {
         switch r {
-        case .truncated, .badVersion, .unknownType, .frameTooLarge: .tunnelMalformed
-        case .unknownKey: .unknownKey
+        case .malformed, .frameTooLarge: .tunnelMalformed
+        case .unknownSession: .unknownSession
         case .cipherMismatch: .cipherMismatch
-        case .reflected: .unknownRemote
         case .replayed: .replayed
         case .authenticationFailed: .authenticationFailed
+        case .handshakeInvalid: .handshakeInvalid
+        case .unknownPeer: .unknownPeer
+        case .handshakeLimited: .handshakeLimited
         }
     }
 
@@ -405,7 +492,11 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
 
     public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
         guard !txFDs.isEmpty else { return }
-        let now = UInt32(truncatingIfNeeded: SystemCalls.monotonicNanoseconds() / 1_000_000_000)
+        sendClock = SystemCalls.monotonicNanoseconds()
+        let now = UInt32(truncatingIfNeeded: sendClock / 1_000_000_000)
+        // Handshakes the engine started for remotes without a session go out with the batch.
+        defer { if let channel, channel.outboxCount > 0 { sendOutbox() } }
+        let secure = channel != nil
         for i in 0..<count {
             let b = batch.buffers + Int(indices[i])
             let frame = UnsafeRawPointer(b.pointee.frame)
@@ -413,7 +504,7 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
             guard length >= 14 else { counters.drop(.transmitUnsupported); continue }
             let dst = UInt64(bigEndian: frame.loadUnaligned(as: UInt64.self)) &>> 16
             let only = dst & 0x0100_0000_0000 == 0 ? remote(of: dst, now: now) : nil
-            let socket = Int(VXLANSourcePort.forFrame(UnsafeRawBufferPointer(start: frame, count: length))) % Self.txSockets
+            let socket = secure ? 0 : Int(VXLANSourcePort.forFrame(UnsafeRawBufferPointer(start: frame, count: length))) % Self.txSockets
             var header: VirtioNetHeader? = nil
             if b.pointee.offloadLength == VirtioNetHeader.headerLength {
                 let h = VirtioNetHeader(loadingFrom: frame - VirtioNetHeader.headerLength)
@@ -456,7 +547,7 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
         }
         let result = GSOSegmenter.forEachSegment(
             of: UnsafeRawBufferPointer(start: frame, count: length), header: h,
-            scratch: UnsafeMutableRawBufferPointer(start: segmentScratch, count: arenaSlotSize - SecureHeader.overhead)
+            scratch: UnsafeMutableRawBufferPointer(start: segmentScratch, count: arenaSlotSize - SecureHandshake.dataOverhead)
         ) { segment in
             send(segment.baseAddress!, length: segment.count, inPlace: false, only: only, socket: socket, counters: &counters)
             return true
@@ -523,15 +614,24 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
     /// place, so each payload byte is copied once, summed on the way and encrypted where it lies.
     private func sendSealed(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, only: Int?, socket: Int,
                             counters: inout PortCounters) {
+        // Each remote has its own session: a superframe for several is sealed once for each.
+        for k in 0..<(only == nil ? remoteCount : 1) {
+            sendSealed(frame, length: length, header: header, to: only ?? k, socket: socket, counters: &counters)
+        }
+    }
+
+    private func sendSealed(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, to remote: Int, socket: Int,
+                            counters: inout PortCounters) {
         guard let channel else { return }
         let limit = local.isIPv6 ? 65_527 : 65_507
-        let h = SecureHeader.headerLength + SecureHeader.vniLength
-        let t = SecureHeader.tagLength
+        let h = 20
+        let t = 16
         var used = 0, count = 0, size = 0
-        var sealFailed = false
+        var sealFailed = false, noSession = false
+        let clock = sendClock
         let result = GSOSegmenter.forEachSegment(
             of: UnsafeRawBufferPointer(start: frame, count: length), header: header,
-            scratch: UnsafeMutableRawBufferPointer(start: segmentScratch, count: arenaSlotSize - SecureHeader.overhead),
+            scratch: UnsafeMutableRawBufferPointer(start: segmentScratch, count: arenaSlotSize - SecureHandshake.dataOverhead),
             placement: { segment in
                 guard used + h + segment + t <= Self.gsoCapacity else { return nil }
                 return gsoBuffer + used + h
@@ -540,14 +640,18 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
         ) { segment in
             let datagram = h + segment.count + t
             // The segment already sits at offset 20 of its datagram: sealed in place.
-            guard channel.seal(frame: segment, vni: vni,
-                               into: UnsafeMutableRawBufferPointer(start: gsoBuffer + used, count: datagram)) == datagram
-            else { sealFailed = true; return false }
+            switch channel.seal(frame: segment, vni: vni, peer: remote, now: clock,
+                                into: UnsafeMutableRawBufferPointer(start: gsoBuffer + used, count: datagram)) {
+            case .sealed(let n) where n == datagram: break
+            case .noSession: noSession = true; return false
+            default: sealFailed = true; return false
+            }
             if count == 0 { size = datagram }
             used += datagram
             count += 1
             return true
         }
+        if noSession { counters.drop(.noSession); return }
         if sealFailed { counters.txErrors &+= 1 }
         if case .failure(let f) = result { counters.drop(f == .scratchTooSmall ? .transmitTooBig : .transmitUnsupported); return }
         guard count > 0 else { return }
@@ -560,7 +664,7 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
             for j in 0..<n {
                 gsoPieces[j] = iovec(iov_base: gsoBuffer + offset + j * size, iov_len: min(size, bytes - j * size))
             }
-            transmitRun(datagrams: n, piecesEach: 1, bytes: bytes, size: size, only: only, socket: socket, counters: &counters)
+            transmitRun(datagrams: n, piecesEach: 1, bytes: bytes, size: size, only: remote, socket: socket, counters: &counters)
             offset += bytes
             sent += n
         }
@@ -632,20 +736,34 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
             flush(counters: &counters)
         }
         var bytes = UnsafeRawPointer(frame)
-        var wire = length
         if let channel {
             // Too big for every destination: drop before spending a counter and a seal on it.
             let largest = only.map { remoteMaxFrame[$0] } ?? largestMaxFrame
-            guard length <= largest, length + SecureHeader.overhead <= arenaSlotSize else { counters.drop(.transmitTooBig); return }
-            let slot = arena + arenaUsed * arenaSlotSize
-            guard let sealed = channel.seal(frame: UnsafeRawBufferPointer(start: frame, count: length), vni: vni,
-                                            into: UnsafeMutableRawBufferPointer(start: slot, count: arenaSlotSize)) else {
-                counters.txErrors &+= 1
-                return
+            guard length <= largest, length + SecureHandshake.dataOverhead <= arenaSlotSize else { counters.drop(.transmitTooBig); return }
+            // Each remote has its own session: the frame is sealed once for each.
+            var tooBig = false
+            for k in 0..<fanOut {
+                let r = only ?? k
+                if length > remoteMaxFrame[r] { tooBig = true; continue }
+                if arenaUsed == arenaSlots || txCounts[socket] == Self.txQueueCapacity { flush(counters: &counters) }
+                let slot = arena + arenaUsed * arenaSlotSize
+                switch channel.seal(frame: UnsafeRawBufferPointer(start: frame, count: length), vni: vni, peer: r, now: sendClock,
+                                    into: UnsafeMutableRawBufferPointer(start: slot, count: arenaSlotSize)) {
+                case .sealed(let wire):
+                    arenaUsed += 1
+                    let q = socket * Self.txQueueCapacity + txCounts[socket]
+                    txStarts[q] = slot
+                    txLengths[q] = UInt32(wire)
+                    txDestinations[q] = UnsafePointer(remoteAddresses + r)
+                    txDestinationLengths[q] = remoteLengths[r]
+                    txRemote[q] = Int32(r)
+                    txCounts[socket] += 1
+                case .noSession: counters.drop(.noSession)
+                case .failed: counters.txErrors &+= 1
+                }
             }
-            arenaUsed += 1
-            bytes = UnsafeRawPointer(slot)
-            wire = sealed
+            if tooBig { counters.drop(.transmitTooBig) }
+            return
         } else if !inPlace {
             guard length <= arenaSlotSize else { counters.drop(.transmitTooBig); return }
             let slot = arena + arenaUsed * arenaSlotSize
@@ -660,7 +778,7 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
             if length > remoteMaxFrame[r] { tooBig = true; continue }
             let q = base + txCounts[socket]
             txStarts[q] = UnsafeMutableRawPointer(mutating: bytes)
-            txLengths[q] = UInt32(wire)
+            txLengths[q] = UInt32(length)
             txDestinations[q] = UnsafePointer(remoteAddresses + r)
             txDestinationLengths[q] = remoteLengths[r]
             txRemote[q] = Int32(r)
@@ -683,7 +801,7 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort {
                 if r > 0 {
                     for q in (base + done)..<(base + done + r) {
                         let remote = Int(txRemote[q])
-                        let inner = UInt64(txLengths[q]) &- UInt64(channel == nil ? 0 : SecureHeader.overhead)
+                        let inner = UInt64(txLengths[q]) &- UInt64(channel == nil ? 0 : SecureHandshake.dataOverhead)
                         remoteCounters[remote].txPackets &+= 1
                         remoteCounters[remote].txBytes &+= inner
                         counters.txPackets &+= 1

@@ -48,30 +48,44 @@ public enum SecureCipher: UInt8, CaseIterable, Sendable {
 final class AEAD {
     let cipher: SecureCipher
     private let context: OpaquePointer
-    /// Where `open` writes plaintexts (the largest a UDP datagram can carry).
-    private let scratch: UnsafeMutableRawPointer
+    /// Where `open` writes plaintexts (the largest a UDP datagram can carry); made on first use
+    /// (session keys open straight into packet buffers and never need it).
+    private var scratchStorage: UnsafeMutableRawPointer?
+    private var scratch: UnsafeMutableRawPointer {
+        if let s = scratchStorage { return s }
+        let s = UnsafeMutableRawPointer.allocate(byteCount: Self.scratchSize, alignment: 16)
+        scratchStorage = s
+        return s
+    }
     static let scratchSize = 65_536
     static let nonceLength = 12
     static let tagLength = 16
 
     init(_ key: SecureKey, cipher: SecureCipher) {
         self.cipher = cipher
-        let made = key.withUnsafeBytes { bytes in
-            let k = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            return switch cipher {
-            case .chacha20Poly1305: vswitch_aead_chacha20_poly1305_new(k, bytes.count)
-            case .aes256GCM: vswitch_aead_aes_256_gcm_new(k, bytes.count)
-            }
+        context = key.withUnsafeBytes { Self.makeContext($0, cipher: cipher) }
+    }
+
+    /// A context for 32 key bytes (a session key).
+    init(keyBytes: UnsafeRawBufferPointer, cipher: SecureCipher) {
+        self.cipher = cipher
+        context = Self.makeContext(keyBytes, cipher: cipher)
+    }
+
+    private static func makeContext(_ bytes: UnsafeRawBufferPointer, cipher: SecureCipher) -> OpaquePointer {
+        let k = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let made = switch cipher {
+        case .chacha20Poly1305: vswitch_aead_chacha20_poly1305_new(k, bytes.count)
+        case .aes256GCM: vswitch_aead_aes_256_gcm_new(k, bytes.count)
         }
         // A 32-byte key and a 16-byte tag are always accepted; nil means BoringSSL could not
-        // allocate a few hundred bytes.
-        context = made!
-        scratch = .allocate(byteCount: Self.scratchSize, alignment: 16)
+        // allocate a few hundred bytes. (BoringSSL zeroes the key schedule when it frees it.)
+        return made!
     }
 
     deinit {
         vswitch_aead_free(context)
-        scratch.deallocate()
+        scratchStorage?.deallocate()
     }
 
     /// Seals `plaintext` with `nonce` (12 bytes) and `associatedData`, and writes nonce, ciphertext

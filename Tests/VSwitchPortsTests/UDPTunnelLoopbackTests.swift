@@ -50,18 +50,37 @@ import VSwitchWire
     static let tso = VirtioNetHeader(flags: .needsChecksum, gsoType: .tcpv4, segmentHeaderLength: 66, gsoSize: UInt16(mss),
                                      checksumStart: 34, checksumOffset: 16)
 
-    /// Two ports that send to each other, on free loopback ports.
-    static func pair(_ encapsulation: UDPTunnelPort.Encapsulation) throws -> (a: UDPTunnelPort, b: UDPTunnelPort) {
+    /// Two ports that send to each other, on free loopback ports: `vxlan`, or secure with the
+    /// cipher named `mode`, each with its own key pair, their handshake done.
+    static func pair(_ mode: String) throws -> (a: UDPTunnelPort, b: UDPTunnelPort) {
+        let ka = SecurePrivateKey.generate(), kb = SecurePrivateKey.generate()
+        func encapsulation(_ own: SecurePrivateKey, _ peer: SecurePrivateKey) -> UDPTunnelPort.Encapsulation {
+            mode == "vxlan" ? .vxlan
+                : .secure(SecureConfiguration(privateKey: own, peers: [peer.publicKey], cipher: SecureCipher(name: mode)!))
+        }
         for _ in 0..<20 {
             let pa = Int.random(in: 20_000...60_000), pb = pa + 1
             guard let a = try? UDPTunnelPort(name: "vsta", local: "127.0.0.1:\(pa)", remotes: ["127.0.0.1:\(pb)"], vni: 5,
-                                             encapsulation: encapsulation),
+                                             encapsulation: encapsulation(ka, kb)),
                   let b = try? UDPTunnelPort(name: "vstb", local: "127.0.0.1:\(pb)", remotes: ["127.0.0.1:\(pa)"], vni: 5,
-                                             encapsulation: encapsulation)
+                                             encapsulation: encapsulation(kb, ka))
             else { continue }
+            if mode != "vxlan" { try handshake(a, b) }
             return (a, b)
         }
         throw PortError("no two free loopback ports")
+    }
+
+    /// Lets two secure ports answer each other's handshakes until both have a session.
+    static func handshake(_ a: UDPTunnelPort, _ b: UDPTunnelPort) throws {
+        let batch = PacketBatch(capacity: 8)
+        var counters = PortCounters()
+        for _ in 0..<200 {
+            if a.peerStatus()[0].established && b.peerStatus()[0].established { return }
+            for port in [a, b] { batch.count = 0; port.receive(into: batch, counters: &counters) }
+            usleep(2_000)
+        }
+        throw PortError("no handshake between the loopback ports: \(counters)")
     }
 
     static func send(_ frames: [[UInt8]], from port: UDPTunnelPort) {
@@ -84,9 +103,7 @@ import VSwitchWire
     /// rather than being cut, so each of three superframes comes out as one frame.
     @Test(arguments: ["vxlan", "chacha20-poly1305", "aes-256-gcm"])
     func aSuperframeCrossesAsOneFrame(mode: String) throws {
-        let encapsulation: UDPTunnelPort.Encapsulation =
-            mode == "vxlan" ? .vxlan : .secure(SecureKeyRing(current: SecureKey.generate()), SecureCipher(name: mode)!)
-        let (a, b) = try Self.pair(encapsulation)
+        let (a, b) = try Self.pair(mode)
         defer { a.close(); b.close() }
         let frames = [Self.superframe(sequence: 1000), Self.superframe(sequence: 1000 + UInt32(Self.segments * Self.mss)),
                       Self.superframe(sequence: 1000 + UInt32(2 * Self.segments * Self.mss))]
@@ -127,9 +144,7 @@ import VSwitchWire
     /// still puts the superframe together again.
     @Test(arguments: ["vxlan", "aes-256-gcm"])
     func withoutUDPGSOEachDatagramIsSentAlone(mode: String) throws {
-        let encapsulation: UDPTunnelPort.Encapsulation =
-            mode == "vxlan" ? .vxlan : .secure(SecureKeyRing(current: SecureKey.generate()), SecureCipher(name: mode)!)
-        let (a, b) = try Self.pair(encapsulation)
+        let (a, b) = try Self.pair(mode)
         defer { a.close(); b.close() }
         a.udpGSO = false
         let frame = Self.superframe(sequence: 77)
@@ -152,7 +167,7 @@ import VSwitchWire
     /// switch without another datagram arriving: the data plane polls a port that says it holds
     /// input before it sleeps, although the socket is no longer readable.
     @Test func heldInputIsServedWithoutWaitingForMore() throws {
-        let (a, b) = try Self.pair(.vxlan)
+        let (a, b) = try Self.pair("vxlan")
         defer { a.close(); b.close() }
         let plane = try DataPlane(name: "vst-held", settings: LearningSwitch.Settings(), batchCapacity: 44)
         let sink = MemoryPort(name: "sink", keepsFrames: false)
