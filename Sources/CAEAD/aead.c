@@ -20,6 +20,16 @@ extern int CCryptoBoringSSL_EVP_AEAD_CTX_open(const struct evp_aead_ctx_st *ctx,
                                               size_t max_out_len, const uint8_t *nonce, size_t nonce_len,
                                               const uint8_t *in, size_t in_len, const uint8_t *ad, size_t ad_len);
 
+struct env_md_st;
+extern const struct env_md_st *CCryptoBoringSSL_EVP_sha256(void);
+extern uint8_t *CCryptoBoringSSL_HMAC(const struct env_md_st *evp_md, const void *key, size_t key_len, const uint8_t *data,
+                                      size_t data_len, uint8_t *out, unsigned int *out_len);
+
+void vswitch_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *data, size_t data_len, uint8_t out[32]) {
+    unsigned int n = 32;
+    CCryptoBoringSSL_HMAC(CCryptoBoringSSL_EVP_sha256(), key, key_len, data, data_len, out, &n);
+}
+
 vswitch_aead *vswitch_aead_chacha20_poly1305_new(const uint8_t *key, size_t key_len) {
     return (vswitch_aead *)CCryptoBoringSSL_EVP_AEAD_CTX_new(CCryptoBoringSSL_EVP_aead_chacha20_poly1305(), key, key_len, 16);
 }

@@ -1,3 +1,4 @@
+import CAEAD
 import Crypto
 
 /// The handshake of the secure tunnel (version 2): `Noise_IKpsk2_25519_ChaChaPoly_SHA256` with

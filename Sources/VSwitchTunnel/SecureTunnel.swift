@@ -449,11 +449,11 @@ public final class SecureTunnel {
                                   now: UInt64) -> SecureReceiveResult {
         guard message.count == SecureHandshake.initiationLength else { return .dropped(.malformed) }
         let senderIndex = SecureHandshake.loadBigEndian32(message, 4)
+        // The same initiation again (a replay at line rate): dropped before anything else.
+        let mac1 = UnsafeRawBufferPointer(rebasing: message[SecureHandshake.initiationMAC1..<SecureHandshake.initiationMAC1 + 16])
+        if recentlySeen(mac1) { return .dropped(.replayed) }
         if let refused = admit(message, mac1At: SecureHandshake.initiationMAC1, senderIndex: senderIndex, source: source,
                                sourceLength: sourceLength, now: now) { return .dropped(refused) }
-        // The same initiation again (a replay at line rate): dropped before any DH.
-        let mac1 = UnsafeRawBufferPointer(rebasing: message[SecureHandshake.initiationMAC1..<SecureHandshake.initiationMAC1 + 16])
-        for r in 0..<Self.recentCount where recentMAC1[r * 16..<r * 16 + 16].elementsEqual(mac1) { return .dropped(.replayed) }
         recentMAC1.replaceSubrange(recentNext * 16..<recentNext * 16 + 16, with: mac1)
         recentNext = (recentNext + 1) % Self.recentCount
 
@@ -488,6 +488,13 @@ public final class SecureTunnel {
         post(response, to: source, length: sourceLength)
         Noise.wipe(&response)
         return .consumed
+    }
+
+    private func recentlySeen(_ mac1: UnsafeRawBufferPointer) -> Bool {
+        recentMAC1.withUnsafeBytes { ring in
+            for r in 0..<Self.recentCount where memcmp(ring.baseAddress! + r * 16, mac1.baseAddress!, 16) == 0 { return true }
+            return false
+        }
     }
 
     private func handleResponse(_ message: UnsafeRawBufferPointer, source: UnsafePointer<sockaddr_storage>, sourceLength: UInt32,

@@ -26,4 +26,8 @@ int vswitch_aead_open(const vswitch_aead *aead, uint8_t *out, size_t *out_len, s
                       const uint8_t *nonce, size_t nonce_len, const uint8_t *in, size_t in_len,
                       const uint8_t *ad, size_t ad_len);
 
+/// HMAC-SHA-256 of `data` under `key` into `out` (32 bytes), on the stack: no allocation. The
+/// secure tunnel's mac1 check runs on every handshake message, hostile floods included.
+void vswitch_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *data, size_t data_len, uint8_t out[32]);
+
 #endif
