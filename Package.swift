@@ -75,7 +75,7 @@ let package = Package(
         // Counts malloc calls in the test process (interposes malloc over glibc's __libc_malloc).
         .target(name: "CMallocCounter"),
         // Core benchmark driver (Tools/bench runs it, also under callgrind).
-        .executableTarget(name: "vswitch-bench", dependencies: ["VSwitchCore", "VSwitchTesting", "CMallocCounter"]),
+        .executableTarget(name: "vswitch-bench", dependencies: ["VSwitchCore", "VSwitchTesting", "CMallocCounter", "VSwitchTunnel"]),
 
         .testTarget(name: "VSwitchWireTests", dependencies: ["VSwitchWire", "VSwitchTesting"]),
         .testTarget(name: "VSwitchCoreTests", dependencies: ["VSwitchCore", "VSwitchTesting", "CMallocCounter"]),

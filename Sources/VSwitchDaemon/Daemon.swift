@@ -26,6 +26,7 @@ public final class Daemon: @unchecked Sendable {
     let server: ControlServer
     let metricsServer: MetricsServer?
     private var signalSources: [DispatchSourceSignal] = []
+    private var vmGeneration: VMGenerationMonitor?
 
     public init(options: Options) {
         self.options = options
@@ -55,6 +56,11 @@ public final class Daemon: @unchecked Sendable {
         hup.resume()
         signalSources.append(hup)
         signal(SIGPIPE, SIG_IGN)
+        // A VM restored from a snapshot (or cloned): secure sessions must not seal again.
+        vmGeneration = VMGenerationMonitor(queue: queue) { [service] in
+            service.forgetSecureSessions(reason: "the kernel reports a new VM generation (restored snapshot or clone)")
+        }
+        if vmGeneration == nil { logger.warning("cannot watch kernel uevents: VM snapshot restores will not end secure sessions") }
         logger.info("vswitchd starting: socket \(options.socketPath), state \(options.stateDirectory)")
         queue.sync {
             service.restore()

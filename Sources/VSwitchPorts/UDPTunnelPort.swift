@@ -307,6 +307,14 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort, Timed
         sendOutbox()
     }
 
+    /// Ends every secure session and starts new handshakes (on the data-plane thread): after a
+    /// VM generation change (a restored snapshot), no session this process held may seal again.
+    public func forgetSessions() {
+        guard let channel else { return }
+        channel.forgetSessions(now: SystemCalls.monotonicNanoseconds())
+        sendOutbox()
+    }
+
     // MARK: - Timers (secure mode)
 
     public var isTimed: Bool { channel != nil }

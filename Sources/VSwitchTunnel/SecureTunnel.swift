@@ -265,6 +265,14 @@ public final class SecureTunnel {
         start(now: now)
     }
 
+    /// Ends every session and starts new handshakes: the machine may have been restored from a
+    /// snapshot (a VM generation change), so counters this process remembers may already have
+    /// been used under these keys. Nothing is sealed under an old session after this.
+    public func forgetSessions(now: UInt64) {
+        for p in peers.indices { eraseSessions(of: p) }
+        start(now: now)
+    }
+
     // MARK: - Outbox
 
     public func outboxMessage(_ i: Int) -> (bytes: UnsafeRawBufferPointer, destination: UnsafePointer<sockaddr_storage>, length: UInt32) {
