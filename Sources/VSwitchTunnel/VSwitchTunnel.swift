@@ -5,25 +5,32 @@
 //   * `vxlan`: RFC 7348. `VXLANHeader` (a checked view) and `VXLANRepr` (emit into headroom), and
 //     `VXLANSourcePort`, which picks the outer UDP source port per inner flow from `FlowHash` the
 //     way the kernel's `vxlan` device does, within 32768...60999.
-//   * `secure`: this project's own format, documented at the top of SecureHeader.swift:
-//     ChaCha20-Poly1305 over VNI and frame, a cleartext 16-byte header (version, type, key id,
-//     sender id, 64-bit counter) authenticated as associated data, 36 bytes of overhead.
-//     `SecureChannel` seals and opens; `ReplayWindow`/`ReplayTable` reject replays; `SecureKey`,
-//     `SecureKeyRing` and `SecureKeyFile` hold, rotate and load the keys.
+//   * `secure` (version 2, Docs/secure-wire-format.md): WireGuard's protocol with SHA-256. Each
+//     site has a static X25519 key pair (`SecurePrivateKey`, `SecurePublicKey`); a handshake per
+//     remote (`SecureHandshake`: Noise_IKpsk2_25519_ChaChaPoly_SHA256, mac1/mac2, cookies) makes
+//     session keys that live in memory only; `SecureTunnel` is the engine of one port: sessions
+//     found by index in constant time, sealing and opening with the data cipher (AES-256-GCM or
+//     ChaCha20-Poly1305, `AEAD`), a `ReplayWindow` per session, timers (rekey after 120 s or
+//     2^60 messages, reject after 180 s), incarnations that erase everything a restarted peer
+//     sealed before, rate limits and cookies against handshake floods, roaming. `SecureKey` is a
+//     32-byte secret (a key file line, the pre-shared key), `SecureKeyFile` loads one.
 //
-// The port (sockets, peers, MTU, counters, logs) lives in VSwitchPorts and calls in here with
-// buffers it owns: nothing in this module reads a socket or a clock.
+// The port (sockets, endpoints, MTU, counters, logs) lives in VSwitchPorts and calls in here
+// with buffers it owns, the time, and the datagrams' source addresses; the engine puts the
+// messages it wants sent (handshakes, cookie replies, keepalives) in an outbox the port drains.
+// Nothing here reads a socket; the one clock read is the handshake's wall-clock timestamp
+// (`SecureTunnel.realtime`, replaceable in tests).
 //
-// The rules are VSwitchWire's: views check lengths once in `init?(validating:)`, reads are
-// big-endian and unaligned, emitters write into caller-owned buffers and return a byte count or
-// nil, and no datagram, however hostile, traps. Every drop has a reason (`SecureDropReason`) the
-// port counts.
+// The rules are VSwitchWire's: views check lengths before reading, reads are big-endian and
+// unaligned, emitters write into caller-owned buffers, and no datagram, however hostile, traps.
+// Every drop has a reason (`SecureDropReason`) the port counts.
 //
-// Threading. Keys, rings, Reprs and drop reasons are Sendable values. A `SecureChannel` (counter,
-// replay windows, expanded keys) belongs to the data-plane thread that owns its port.
+// Threading. Keys, configurations and drop reasons are Sendable values. A `SecureTunnel`
+// (sessions, counters, replay windows, expanded keys) belongs to the data-plane thread that owns
+// its port.
 //
-// Foundation. None here: swift-crypto's AEAD API speaks `Data`, so AEAD.swift calls the same
-// BoringSSL through a C shim (CAEAD) instead, and the key-file loader uses Glibc directly. The
-// numbers: 36 bytes of overhead per secure datagram, a replay window of 1,984 counters per sender, 16 senders
-// per port, keys of 32 bytes with 8-bit ids; no allocation per sealed and opened datagram
-// (see AEAD.swift and the allocation test).
+// Allocation. Handshakes (a few a minute per remote, rate-limited) use swift-crypto's allocating
+// API. Sealing and opening data do not allocate: `AEAD` calls BoringSSL through a C shim (CAEAD)
+// with a context made once per session key, and mac1 checks use BoringSSL's one-shot HMAC. The
+// numbers: 36 bytes of overhead per data datagram, a replay window of 1,984 counters per
+// session, 64 remotes per port (a 256-slot session table), 156/100/64-byte handshake messages.
