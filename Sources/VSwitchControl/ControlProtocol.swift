@@ -66,22 +66,33 @@ public struct PortSpec: Codable, Sendable, Equatable {
     public var settings: [String: String]?
     /// `tun`: the addresses behind the TUN device (CIDRs) the port answers ARP/ND for.
     public var peers: [String]?
-    /// `udp`: local ADDR:PORT, remotes ADDR:PORT (host names allowed), VNI, `vxlan` or `secure`, key
-    /// file and cipher (`aes-256-gcm`, the default, or `chacha20-poly1305`) for `secure`, and
-    /// the datapath (`userspace`, the default, or `kernel`: the kernel's VXLAN device, vxlan only).
+    /// `udp`: local ADDR:PORT, remotes ADDR:PORT (host names allowed), VNI, `vxlan` or `secure`,
+    /// and the datapath (`userspace`, the default, or `kernel`: the kernel's VXLAN device, vxlan
+    /// only). For `secure`: the site's private key file, the public key of each remote (base64,
+    /// the i-th for the i-th remote), an optional pre-shared key file, and the cipher
+    /// (`aes-256-gcm`, the default, or `chacha20-poly1305`). Only paths and public keys are kept
+    /// here (and so in the state file): never a secret.
+    ///
+    /// A `secure` spec without `peerKeys` was saved by a vswitchd before version 2 of the secure
+    /// mode (one shared key in `keyFile`); vswitchd refuses to open it (see
+    /// Docs/secure-wire-format.md, "Version 1").
     public var local: String?
     public var remotes: [String]?
     public var vni: Int?
     public var encap: String?
     public var keyFile: String?
+    public var peerKeys: [String]?
+    public var pskFile: String?
     public var cipher: String?
     public var datapath: String?
     public init(name: String, type: String = "tap", netns: String? = nil, addr: String? = nil, mtu: Int? = nil, mac: String? = nil,
                 settings: [String: String]? = nil, peers: [String]? = nil, local: String? = nil, remotes: [String]? = nil,
-                vni: Int? = nil, encap: String? = nil, keyFile: String? = nil, cipher: String? = nil, datapath: String? = nil) {
+                vni: Int? = nil, encap: String? = nil, keyFile: String? = nil, peerKeys: [String]? = nil, pskFile: String? = nil,
+                cipher: String? = nil, datapath: String? = nil) {
         self.name = name; self.type = type; self.netns = netns; self.addr = addr; self.mtu = mtu; self.mac = mac
         self.settings = settings; self.peers = peers; self.local = local; self.remotes = remotes; self.vni = vni
-        self.encap = encap; self.keyFile = keyFile; self.cipher = cipher; self.datapath = datapath
+        self.encap = encap; self.keyFile = keyFile; self.peerKeys = peerKeys; self.pskFile = pskFile; self.cipher = cipher
+        self.datapath = datapath
     }
 }
 
@@ -110,8 +121,10 @@ public struct TunnelInfo: Codable, Sendable, Equatable {
     }
 }
 
-/// One remote of a tunnel: where it is, the largest inner frame its path carries, its traffic.
+/// One remote of a tunnel: where it is, the largest inner frame its path carries, its traffic,
+/// and in the secure mode its key and handshake.
 public struct RemoteInfo: Codable, Sendable, Equatable {
+    /// The address as configured (`--remote`, resolved to numbers).
     public var address: String
     /// The largest inner Ethernet frame (14-byte header included) the path carries; hosts on the
     /// segment need an MTU of at most this minus 14.
@@ -122,10 +135,21 @@ public struct RemoteInfo: Codable, Sendable, Equatable {
     public var rxBytes: UInt64?
     public var txPackets: UInt64?
     public var txBytes: UInt64?
+    /// `secure` only: the remote's static public key (base64, its `--peer-key`).
+    public var publicKey: String?
+    /// `secure` only: where datagrams to the remote go now. The configured address until a
+    /// datagram from elsewhere authenticates as the remote (it roamed, or a NAT moved it).
+    public var endpoint: String?
+    /// `secure` only: seconds since the latest handshake with the remote completed; nil if none has.
+    public var latestHandshake: Double?
+    /// `secure` only: whether a session seals frames to the remote now.
+    public var established: Bool?
     public init(address: String, maxInnerFrame: Int, rxPackets: UInt64? = nil, rxBytes: UInt64? = nil, txPackets: UInt64? = nil,
-                txBytes: UInt64? = nil) {
+                txBytes: UInt64? = nil, publicKey: String? = nil, endpoint: String? = nil, latestHandshake: Double? = nil,
+                established: Bool? = nil) {
         self.address = address; self.maxInnerFrame = maxInnerFrame
         self.rxPackets = rxPackets; self.rxBytes = rxBytes; self.txPackets = txPackets; self.txBytes = txBytes
+        self.publicKey = publicKey; self.endpoint = endpoint; self.latestHandshake = latestHandshake; self.established = established
     }
 }
 

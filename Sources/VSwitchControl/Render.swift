@@ -35,6 +35,7 @@ public enum Render {
                     for r in t.remotes {
                         let traffic = r.rxPackets.map { rx in "  rx \(rx)  tx \(r.txPackets ?? 0)" } ?? ""
                         out += "        remote \(r.address): max inner frame \(r.maxInnerFrame) (host MTU <= \(r.maxInnerFrame - 14))\(traffic)\n"
+                        out += secureRemote(r)
                     }
                 } else if !p.created && p.type != "udp" {
                     out += "        existing device (kept on del-port)\n"
@@ -46,7 +47,21 @@ public enum Render {
         return out
     }
 
-    /// Columns as `ovs-appctl fdb/show`, plus whether the entry is static.
+    /// A secure remote's key and handshake, as `wg show` gives them: the public key, the endpoint
+    /// if the remote roamed away from its configured address, and how long ago the latest
+    /// handshake completed. Nothing for VXLAN remotes (no public key).
+    static func secureRemote(_ r: RemoteInfo) -> String {
+        guard let key = r.publicKey else { return "" }
+        var out = "            public key: \(key)\n"
+        if let endpoint = r.endpoint, endpoint != r.address { out += "            endpoint: \(endpoint)\n" }
+        if let seconds = r.latestHandshake {
+            out += "            latest handshake: \(Int(max(0, seconds))) s ago\n"
+        } else {
+            out += "            no handshake yet\n"
+        }
+        return out
+    }
+
     /// Like `ovs-appctl rstp/show` and `brctl showstp`: the bridge, the root, then a port table.
     public static func stp(_ r: STPShowResult) -> String {
         guard r.enabled else { return "---- \(r.bridge) ----\nstp: off (set \(r.bridge) stp=on)\n" }
@@ -67,6 +82,7 @@ public enum Render {
         return out
     }
 
+    /// Columns as `ovs-appctl fdb/show`, plus whether the entry is static.
     public static func fdb(_ result: FDBShowResult) -> String {
         let rows = result.entries.map { e in
             [e.port, String(e.vlan), e.mac, e.static ? "-" : String(e.age), (e.static ? "static" : "learned") + (e.moving ? ",moving" : "")]

@@ -105,7 +105,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
     /// Whether the drop happened on receive (counted in `rxDrops`) or on transmit (`txDrops`).
     public var isTransmit: Bool {
         self == .transmitQueueFull || self == .transmitTooBig || self == .impairmentLoss || self == .transmitUnsupported
-            || self == .stpBlocked
+            || self == .stpBlocked || self == .noSession
     }
 }
 

@@ -5,7 +5,8 @@ import VSwitchDataPlane
 import VSwitchPorts
 import VSwitchTunnel
 
-/// UDP tunnel ports: opening them from a port spec, what `show` says of them, key reloads.
+/// UDP tunnel ports: opening them from a port spec (the secure mode's keys included), what `show`
+/// says of them, key reloads on SIGHUP.
 extension SwitchService {
     func openTunnel(_ spec: PortSpec) throws -> any DevicePort {
         let kernel: Bool
@@ -21,20 +22,12 @@ extension SwitchService {
         switch spec.encap ?? "vxlan" {
         case "vxlan":
             if spec.keyFile != nil { throw fail("--key-file applies to --encap secure only") }
+            if spec.peerKeys != nil { throw fail("--peer-key applies to --encap secure only") }
+            if spec.pskFile != nil { throw fail("--psk-file applies to --encap secure only") }
             if spec.cipher != nil { throw fail("--cipher applies to --encap secure only") }
             encapsulation = .vxlan
         case "secure":
-            guard let path = spec.keyFile else { throw fail("--encap secure needs --key-file FILE (make one with vswitchctl genkey -w FILE)") }
-            let cipher: SecureCipher
-            if let name = spec.cipher {
-                guard let named = SecureCipher(name: name) else {
-                    throw fail("invalid cipher \(name) (\(SecureCipher.allCases.map(\.name).joined(separator: " or ")))")
-                }
-                cipher = named
-            } else {
-                cipher = .default
-            }
-            do { encapsulation = .secure(try SecureKeyFile.load(path: path), cipher) } catch { throw fail("\(error)") }
+            encapsulation = .secure(try secureConfiguration(spec))
         case let other:
             throw fail("invalid encap \(other) (vxlan or secure)")
         }
@@ -52,6 +45,73 @@ extension SwitchService {
         } catch { throw fail("\(error)") }
     }
 
+    /// The secure mode of `spec`: this site's private key (`--key-file`), the public key of each
+    /// remote (`--peer-key`, in the order of the remotes), the optional pre-shared key
+    /// (`--psk-file`) and the cipher. The cheap checks come first, the key files last; the key
+    /// bytes live only in the returned configuration (the port's engine takes them, nothing here
+    /// keeps them), and no message or log line holds a secret: only paths and public keys.
+    func secureConfiguration(_ spec: PortSpec) throws -> SecureConfiguration {
+        guard let keyPath = spec.keyFile else {
+            throw fail("--encap secure needs --key-file FILE, this site's private key (make one with vswitchctl genkey -w FILE)")
+        }
+        let cipher: SecureCipher
+        if let name = spec.cipher {
+            guard let named = SecureCipher(name: name) else {
+                throw fail("invalid cipher \(name) (\(SecureCipher.allCases.map(\.name).joined(separator: " or ")))")
+            }
+            cipher = named
+        } else {
+            cipher = .default
+        }
+        let texts = spec.peerKeys ?? []
+        let remoteCount = spec.remotes?.count ?? 0
+        guard texts.count == remoteCount else {
+            throw fail("--encap secure needs one --peer-key per --remote (\(remoteCount) remotes, \(texts.count) keys)")
+        }
+        guard texts.count <= SecureConfiguration.maximumPeers else {
+            throw fail("--encap secure takes at most \(SecureConfiguration.maximumPeers) remotes (\(texts.count) given): split them over several ports")
+        }
+        var peers: [SecurePublicKey] = []
+        for text in texts {
+            guard let key = SecurePublicKey(base64: text) else {
+                throw fail("invalid --peer-key \(text): expected base64 of 32 bytes, as vswitchctl pubkey prints")
+            }
+            guard !peers.contains(key) else {
+                throw fail("--peer-key \(key) is given twice: each remote is a site with its own key pair")
+            }
+            peers.append(key)
+        }
+        let privateKey: SecurePrivateKey
+        do { privateKey = SecurePrivateKey(try SecureKeyFile.loadKey(path: keyPath)) } catch { throw fail("\(error)") }
+        try checkPeers(peers, against: privateKey, keyPath: keyPath)
+        var presharedKey: SecureKey?
+        if let pskPath = spec.pskFile {
+            do { presharedKey = try SecureKeyFile.loadKey(path: pskPath) } catch { throw fail("\(error)") }
+        }
+        return SecureConfiguration(privateKey: privateKey, peers: peers, presharedKey: presharedKey, cipher: cipher,
+                                   timers: .fromEnvironment())
+    }
+
+    /// Refuses remotes named by this site's own public key (a tunnel to itself) or by its private
+    /// key (a secret typed on a command line, which would also end up in the state file).
+    private func checkPeers(_ peers: [SecurePublicKey], against privateKey: SecurePrivateKey, keyPath: String) throws {
+        let own = privateKey.publicKey
+        if peers.contains(own) {
+            throw fail("--peer-key \(own) is this port's own public key (of --key-file \(keyPath)): give the public key of the remote's site (vswitchctl pubkey there)")
+        }
+        let secret = privateKey.base64
+        if peers.contains(where: { $0.base64 == secret }) {
+            throw fail("a --peer-key is this port's private key (the key in \(keyPath)), which must stay secret: give the remote's public key (vswitchctl pubkey there), and make a new private key (vswitchctl genkey), as this one was exposed")
+        }
+    }
+
+    /// Why a secure port saved by a vswitchd from before version 2 of the secure mode (a shared
+    /// key in `key_file`, no `peer_keys`) is not opened: its peers speak version 1, which is gone,
+    /// and its key file cannot be taken for a private key without changing what it means.
+    static func version1Refusal(_ port: String) -> String {
+        "port \(port) was saved with the version 1 secure mode (one shared key), which is gone: make a key pair per site (vswitchctl genkey -w FILE; vswitchctl pubkey --key-file FILE), then del-port and add-port with --key-file and one --peer-key per --remote (the old shared key file may stay as --psk-file); see Docs/secure-wire-format.md"
+    }
+
     func tunnelInfo(_ port: ManagedPort, on bridge: ManagedBridge) -> TunnelInfo? {
         if let kernel = port.device as? KernelVXLANPort, port.number != nil {
             return TunnelInfo(local: kernel.local.description, vni: Int(kernel.vni), encap: "vxlan", datapath: "kernel",
@@ -59,25 +119,45 @@ extension SwitchService {
         }
         guard let tunnel = port.device as? UDPTunnelPort, port.number != nil else { return nil }
         let handle = Handover(tunnel)
-        let traffic = bridge.dataPlane.perform { _ in Handover(handle.value.trafficByRemote) }.value
+        let (traffic, peers) = bridge.dataPlane.perform { _ in
+            Handover((handle.value.trafficByRemote, handle.value.peerStatus()))
+        }.value
         return TunnelInfo(local: tunnel.local.description, vni: Int(tunnel.vni), encap: tunnel.encapsulation.name, cipher: tunnel.encapsulation.cipher?.name,
                           remotes: zip(tunnel.remotes.indices, traffic).map { i, t in
-                              RemoteInfo(address: tunnel.remotes[i].description, maxInnerFrame: tunnel.maxInnerFrame[i],
-                                         rxPackets: t.rxPackets, rxBytes: t.rxBytes, txPackets: t.txPackets, txBytes: t.txBytes)
+                              // Secure remotes: key, endpoint and handshake (peerStatus is empty for VXLAN).
+                              let peer = i < peers.count ? peers[i] : nil
+                              return RemoteInfo(address: tunnel.remotes[i].description, maxInnerFrame: tunnel.maxInnerFrame[i],
+                                                rxPackets: t.rxPackets, rxBytes: t.rxBytes, txPackets: t.txPackets, txBytes: t.txBytes,
+                                                publicKey: peer?.publicKey, endpoint: peer?.endpoint,
+                                                latestHandshake: peer?.sinceHandshakeSeconds, established: peer?.established)
                           })
     }
 
-    /// Reads the key files of secure tunnels again (SIGHUP): a file with the new key first and the
-    /// old one second rolls keys over without a gap. A file that cannot be read keeps the old keys.
+    /// Reads the key files of secure tunnels again (SIGHUP): each port's private key and its
+    /// pre-shared key, if it has one. A port whose keys changed ends its sessions and starts new
+    /// handshakes at once (its peers answer with the keys they hold); one whose keys did not
+    /// change keeps its sessions. A file that cannot be used keeps that port's old keys, logged.
+    /// The remotes' public keys are not reread: they are part of the port (del-port, add-port).
     public func reloadKeys() {
         for (name, bridge) in bridges {
             for port in bridge.ports {
-                guard let tunnel = port.device as? UDPTunnelPort, let path = port.spec.keyFile else { continue }
+                guard let tunnel = port.device as? UDPTunnelPort, port.spec.encap == "secure", let path = port.spec.keyFile else { continue }
                 do {
-                    let ring = try SecureKeyFile.load(path: path)
-                    let handle = Handover(tunnel)
-                    bridge.dataPlane.perform { _ in handle.value.rekey(ring) }
-                    logger.info("bridge \(name) port \(port.spec.name): keys reloaded from \(path) (\(ring.keys.count) key(s))")
+                    let privateKey: SecurePrivateKey
+                    do { privateKey = SecurePrivateKey(try SecureKeyFile.loadKey(path: path)) } catch { throw fail("\(error)") }
+                    let peers = (port.spec.peerKeys ?? []).compactMap { SecurePublicKey(base64: $0) }
+                    try checkPeers(peers, against: privateKey, keyPath: path)
+                    var presharedKey: SecureKey?
+                    if let pskPath = port.spec.pskFile {
+                        do { presharedKey = try SecureKeyFile.loadKey(path: pskPath) } catch { throw fail("\(error)") }
+                    }
+                    let handle = Handover((tunnel, privateKey, presharedKey))
+                    bridge.dataPlane.perform { _ in
+                        let (tunnel, privateKey, presharedKey) = handle.value
+                        tunnel.reloadKeys(privateKey: privateKey, presharedKey: presharedKey)
+                    }
+                    let psk = port.spec.pskFile.map { " and pre-shared key from \($0)" } ?? ""
+                    logger.info("bridge \(name) port \(port.spec.name): keys reloaded: private key from \(path) (public key \(privateKey.publicKey))\(psk)")
                 } catch {
                     logger.error("bridge \(name) port \(port.spec.name): keeping the old keys: \(error)")
                 }

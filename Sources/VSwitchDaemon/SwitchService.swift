@@ -73,6 +73,15 @@ public final class SwitchService: @unchecked Sendable {
             do {
                 let bridge = try makeBridge(b.name, settings: b.settings)
                 for var spec in b.ports {
+                    // A secure port saved without peer keys was made for version 1 of the secure
+                    // mode (one shared key), which is gone: it stays configured, refused, saying
+                    // how to move; it is never reinterpreted (its key file is no private key).
+                    if spec.type == "udp", spec.encap == "secure", spec.peerKeys == nil {
+                        let reason = Self.version1Refusal(spec.name)
+                        logger.error("cannot restore port \(spec.name) on \(b.name): \(reason)")
+                        bridge.ports.append(ManagedPort(spec: spec, device: nil, number: nil, status: "error: \(reason)", created: false))
+                        continue
+                    }
                     // A secure port saved without a cipher was made when ChaCha20-Poly1305 was
                     // the default (saved by name since): it keeps it.
                     if spec.type == "udp", spec.encap == "secure", spec.cipher == nil {
@@ -170,8 +179,8 @@ public final class SwitchService: @unchecked Sendable {
         if spec.type == "udp" {
             if spec.addr != nil || spec.mtu != nil || spec.mac != nil { throw fail("a udp port is a socket, not a device: --addr, --mtu and --mac do not apply") }
         } else if spec.local != nil || spec.remotes != nil || spec.vni != nil || spec.encap != nil || spec.keyFile != nil
-                    || spec.cipher != nil || spec.datapath != nil {
-            throw fail("--local, --remote, --vni, --encap, --key-file, --cipher and --datapath apply to udp ports only")
+                    || spec.peerKeys != nil || spec.pskFile != nil || spec.cipher != nil || spec.datapath != nil {
+            throw fail("--local, --remote, --vni, --encap, --key-file, --peer-key, --psk-file, --cipher and --datapath apply to udp ports only")
         }
         if let mtu = spec.mtu, !(68...65_521).contains(mtu) { throw fail("invalid mtu \(mtu) (68-65521)") }
         if let mac = spec.mac {

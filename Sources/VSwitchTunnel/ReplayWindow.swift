@@ -39,11 +39,13 @@ public struct ReplayWindow: Sendable {
         guard check(counter) else { return false }
         if counter > highest {
             let words = Self.wordCount
-            let steps = min(counter / 64 - highest / 64, UInt64(words))
+            var steps = Int(min(counter / 64 - highest / 64, UInt64(words)))
             var index = Int(highest / 64 % UInt64(words))
-            for _ in 0..<steps {
+            // A plain loop over Int: a range of UInt64 allocated an iterator in debug builds.
+            while steps > 0 {
                 index = (index + 1) % words
                 self.words[index] = 0
+                steps -= 1
             }
             highest = counter
         }
@@ -56,78 +58,5 @@ public struct ReplayWindow: Sendable {
     @inline(__always)
     private static func position(_ counter: UInt64) -> (word: Int, bit: UInt64) {
         (Int(counter / 64 % UInt64(wordCount)), 1 << (counter % 64))
-    }
-}
-
-/// The replay windows of the senders a secure port hears from: a fixed number of entries, each a
-/// (sender id, key id) and its `ReplayWindow`, the least recently used replaced by a new sender.
-///
-/// Sixteen entries by default (4.4 KiB, allocated once): a multipoint tunnel has a handful of
-/// peers, each with one sender id per process start, plus one more per key during a rotation.
-/// Lookup is a linear scan, which at this size is quicker than hashing. Entries are only ever
-/// created by `accept`, after authentication, so forged datagrams cannot evict a real sender.
-public struct ReplayTable: Sendable {
-    /// The default number of senders remembered per port.
-    public static let defaultCapacity = 16
-
-    private struct Entry: Sendable {
-        /// Key id << 32 | sender id, with bit 40 set when the entry is in use.
-        var tag: UInt64 = 0
-        /// The table's clock when the entry last accepted a counter.
-        var lastUsed: UInt64 = 0
-        var window = ReplayWindow()
-    }
-
-    private var entries: [Entry]
-    private var clock: UInt64 = 0
-
-    /// A table of `capacity` senders (at least 1).
-    public init(capacity: Int = ReplayTable.defaultCapacity) {
-        precondition(capacity >= 1, "a replay table needs room for one sender")
-        entries = Array(repeating: Entry(), count: capacity)
-    }
-
-    /// Senders currently held.
-    public var count: Int { entries.reduce(0) { $0 + ($1.tag != 0 ? 1 : 0) } }
-
-    /// True if `accept` would accept this counter from this sender (a sender not in the table
-    /// accepts any counter but 0).
-    public func check(sender: UInt32, keyID: UInt8, counter: UInt64) -> Bool {
-        if let index = find(Self.tag(sender, keyID)) { return entries[index].window.check(counter) }
-        return counter != 0
-    }
-
-    /// Records the counter and returns true, or returns false if it is a replay or too old. A new
-    /// sender takes a free entry, or the least recently used one.
-    public mutating func accept(sender: UInt32, keyID: UInt8, counter: UInt64) -> Bool {
-        let tag = Self.tag(sender, keyID)
-        let index: Int
-        if let found = find(tag) {
-            index = found
-        } else {
-            guard counter != 0 else { return false }
-            index = leastRecentlyUsed()
-            entries[index] = Entry(tag: tag)
-        }
-        guard entries[index].window.accept(counter) else { return false }
-        clock += 1
-        entries[index].lastUsed = clock
-        return true
-    }
-
-    private static func tag(_ sender: UInt32, _ keyID: UInt8) -> UInt64 {
-        1 << 40 | UInt64(keyID) << 32 | UInt64(sender)
-    }
-
-    private func find(_ tag: UInt64) -> Int? {
-        for index in entries.indices where entries[index].tag == tag { return index }
-        return nil
-    }
-
-    /// A free entry if there is one (its `lastUsed` is 0), else the one used longest ago.
-    private func leastRecentlyUsed() -> Int {
-        var oldest = 0
-        for index in entries.indices where entries[index].lastUsed < entries[oldest].lastUsed { oldest = index }
-        return oldest
     }
 }

@@ -1,6 +1,8 @@
 import Crypto
 
-/// A 32-byte key of the secure encapsulation (ChaCha20-Poly1305), with the key id derived from it.
+/// A 32-byte secret of the secure mode, as a key file holds it: a site's private key before it
+/// becomes a `SecurePrivateKey`, or the pre-shared key; with an 8-bit id derived from it that
+/// names it in logs.
 ///
 /// Its text form is the base64 of the 32 bytes, 44 characters, as `vswitchctl genkey` prints it
 /// and a key file holds it. The key id is the first byte of SHA-256("vswitch secure key id v1" ‖

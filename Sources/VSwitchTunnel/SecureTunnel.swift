@@ -714,6 +714,9 @@ public final class SecureTunnel {
                 peers[p].next = nil
                 peers[p].handshakeAt = now
                 forgetOtherIncarnations(p)
+                // A fresh session: an initiation of ours still unanswered is not needed.
+                if let i = peers[p].initiation { releaseSlot(i.localIndex); peers[p].initiation = nil }
+                peers[p].attemptsSince = 0
             }
         }
         peers[p].unansweredSince = 0

@@ -37,7 +37,7 @@ struct VSwitchCtl: ParsableCommand {
         abstract: "Configure and inspect vswitchd.",
         discussion: "Exit status: 0 on success, 1 on an error, 2 on a usage error. See vswitchctl(8) in Docs/man.",
         subcommands: [AddBridge.self, DeleteBridge.self, ListBridges.self, AddPort.self, DeletePort.self, ListPorts.self,
-                      Show.self, FDB.self, Stats.self, SetBridge.self, SetPort.self, STP.self, BridgeNIC.self, UnbridgeNIC.self, Capture.self, GenKey.self, Lab.self])
+                      Show.self, FDB.self, Stats.self, SetBridge.self, SetPort.self, STP.self, BridgeNIC.self, UnbridgeNIC.self, Capture.self, GenKey.self, PubKey.self, GenPSK.self, Lab.self])
 
     /// Runs the command line with vswitchctl's exit codes: 0 ok, 1 error, 2 usage.
     static func run() -> Never {
@@ -129,7 +129,11 @@ struct AddPort: ParsableCommand {
         discussion: """
             Types: tap creates TAP device PORT if absent (removed again by del-port) or attaches to an existing persistent TAP (left in place); \
             internal is a TAP standing for the switch itself (like the Linux br0); pcap binds existing interface PORT through libpcap; \
-            tun creates TUN device PORT and joins it to the switch (answering ARP/ND for --peer); udp is a tunnel to other switches.
+            tun creates TUN device PORT and joins it to the switch (answering ARP/ND for --peer); udp is a tunnel to other switches. \
+            A secure udp port needs this site's private key (--key-file, from vswitchctl genkey) and the public key of each remote \
+            (--peer-key, from vswitchctl pubkey at that site), in the order of the --remote options. \
+            Example: vswitchctl add-port br0 tun1 --type udp --remote 198.51.100.7:4790 --encap secure \
+            --key-file /etc/vswitch/site.key --peer-key KEY_OF_198.51.100.7
             """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Switch name.") var bridge: String
@@ -146,8 +150,12 @@ struct AddPort: ParsableCommand {
     var remote: [String] = []
     @Option(help: "udp: VXLAN network identifier (default 1).") var vni: Int?
     @Option(help: "udp: vxlan (RFC 7348) or secure (authenticated encryption).") var encap: String?
-    @Option(name: .customLong("key-file"), help: ArgumentHelp("udp, secure: the key file (vswitchctl genkey).", valueName: "FILE"))
+    @Option(name: .customLong("key-file"), help: ArgumentHelp("udp, secure: this site's private key file (vswitchctl genkey -w FILE).", valueName: "FILE"))
     var keyFile: String?
+    @Option(name: .customLong("peer-key"), help: ArgumentHelp("udp, secure: a remote's public key (vswitchctl pubkey at that site); one per --remote, the i-th for the i-th.", valueName: "KEY"))
+    var peerKey: [String] = []
+    @Option(name: .customLong("psk-file"), help: ArgumentHelp("udp, secure: an optional pre-shared key file, the same at both ends (vswitchctl genpsk -w FILE).", valueName: "FILE"))
+    var pskFile: String?
     @Option(help: ArgumentHelp("udp, secure: the AEAD, aes-256-gcm (default; fast on CPUs with AES instructions) or chacha20-poly1305 (faster on CPUs without them); both ends must agree.", valueName: "CIPHER"))
     var cipher: String?
     @Option(help: ArgumentHelp("udp, vxlan: userspace (default: vswitchd encapsulates) or kernel (a kernel VXLAN device does, vswitchd switches; no per-remote counters).", valueName: "DATAPATH"))
@@ -155,8 +163,8 @@ struct AddPort: ParsableCommand {
     @Flag(name: .customLong("may-exist"), help: "Succeed if the port exists.") var mayExist = false
     func run() throws {
         let spec = PortSpec(name: port, type: type, netns: netns, addr: addr, mtu: mtu, mac: mac, peers: peer.isEmpty ? nil : peer,
-                            local: local, remotes: remote.isEmpty ? nil : remote, vni: vni, encap: encap, keyFile: keyFile, cipher: cipher,
-                            datapath: datapath)
+                            local: local, remotes: remote.isEmpty ? nil : remote, vni: vni, encap: encap, keyFile: keyFile,
+                            peerKeys: peerKey.isEmpty ? nil : peerKey, pskFile: pskFile, cipher: cipher, datapath: datapath)
         _ = try global.call(.addPort, AddPortParams(bridge: bridge, port: spec, mayExist: mayExist), as: OK.self)
     }
 }

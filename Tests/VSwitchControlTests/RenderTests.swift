@@ -51,6 +51,81 @@ import VSwitchControl
             """)
     }
 
+    /// Secure remotes show their public key, an endpoint they roamed to, and the latest
+    /// handshake, as `wg show` does; VXLAN remotes show none of it.
+    @Test func showTunnels() {
+        let keyB = "hN2XhFVx3IUtNmYqB0q6zw8m3y0sK8rYqg9wGJ0WpXM="
+        let keyC = "5Kq9bq0T8J7Qe0GJtJrC1pKZyA3c5q0Pq3VtHk6xW1I="
+        let secure = TunnelInfo(local: "0.0.0.0:4790", vni: 42, encap: "secure", cipher: "aes-256-gcm", remotes: [
+            RemoteInfo(address: "198.51.100.7:4790", maxInnerFrame: 1436, rxPackets: 10, rxBytes: 1000, txPackets: 12, txBytes: 1200,
+                       publicKey: keyB, endpoint: "198.51.100.7:4790", latestHandshake: 12.7, established: true),
+            RemoteInfo(address: "192.0.2.9:4790", maxInnerFrame: 1436, rxPackets: 3, rxBytes: 300, txPackets: 4, txBytes: 400,
+                       publicKey: keyC, endpoint: "203.0.113.50:61000", latestHandshake: 125, established: true),
+            RemoteInfo(address: "[2001:db8::9]:4790", maxInnerFrame: 1416, rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0,
+                       publicKey: keyC.replacingOccurrences(of: "5K", with: "6K"), endpoint: "[2001:db8::9]:4790", established: false),
+        ])
+        let vxlan = TunnelInfo(local: "0.0.0.0:4789", vni: 1, encap: "vxlan", remotes: [
+            RemoteInfo(address: "198.51.100.7:4789", maxInnerFrame: 1464, rxPackets: 1, rxBytes: 60, txPackets: 2, txBytes: 120),
+        ])
+        let r = ShowResult(bridges: [BridgeInfo(name: "br0", settings: BridgeSettings(), ports: [
+            PortInfo(name: "tun1", type: "udp", netns: nil, addr: nil, mtu: nil, mac: nil, created: true, status: "up", tunnel: secure),
+            PortInfo(name: "vx0", type: "udp", netns: nil, addr: nil, mtu: nil, mac: nil, created: true, status: "up", tunnel: vxlan),
+        ], fdbSize: 0)])
+        #expect(Render.show(r) == """
+            Bridge br0
+                ageing_time: 300  max_macs: 65536  flood_unknown: on  fdb_size: 0
+                Port tun1
+                    type: udp
+                    local: 0.0.0.0:4790  vni: 42  encap: secure (aes-256-gcm)
+                    remote 198.51.100.7:4790: max inner frame 1436 (host MTU <= 1422)  rx 10  tx 12
+                        public key: hN2XhFVx3IUtNmYqB0q6zw8m3y0sK8rYqg9wGJ0WpXM=
+                        latest handshake: 12 s ago
+                    remote 192.0.2.9:4790: max inner frame 1436 (host MTU <= 1422)  rx 3  tx 4
+                        public key: 5Kq9bq0T8J7Qe0GJtJrC1pKZyA3c5q0Pq3VtHk6xW1I=
+                        endpoint: 203.0.113.50:61000
+                        latest handshake: 125 s ago
+                    remote [2001:db8::9]:4790: max inner frame 1416 (host MTU <= 1402)  rx 0  tx 0
+                        public key: 6Kq9bq0T8J7Qe0GJtJrC1pKZyA3c5q0Pq3VtHk6xW1I=
+                        no handshake yet
+                Port vx0
+                    type: udp
+                    local: 0.0.0.0:4789  vni: 1  encap: vxlan
+                    remote 198.51.100.7:4789: max inner frame 1464 (host MTU <= 1450)  rx 1  tx 2
+
+            """)
+    }
+
+    /// A port saved before version 2 of the secure mode comes back refused, with its reason.
+    @Test func showRefusedPort() {
+        let r = ShowResult(bridges: [BridgeInfo(name: "br0", settings: BridgeSettings(), ports: [
+            PortInfo(name: "tun1", type: "udp", netns: nil, addr: nil, mtu: nil, mac: nil, created: false,
+                     status: "error: port tun1 was saved with the version 1 secure mode"),
+        ], fdbSize: 0)])
+        #expect(Render.show(r) == """
+            Bridge br0
+                ageing_time: 300  max_macs: 65536  flood_unknown: on  fdb_size: 0
+                Port tun1
+                    type: udp
+                    status: error: port tun1 was saved with the version 1 secure mode
+
+            """)
+    }
+
+    @Test func tunnelFieldsInJSON() throws {
+        let spec = PortSpec(name: "tun1", type: "udp", remotes: ["198.51.100.7:4790"], encap: "secure", keyFile: "/etc/vswitch/a.key",
+                            peerKeys: ["hN2XhFVx3IUtNmYqB0q6zw8m3y0sK8rYqg9wGJ0WpXM="], pskFile: "/etc/vswitch/psk")
+        let specText = String(decoding: try JSONRPC.encoder().encode(spec), as: UTF8.self)
+        #expect(specText == #"{"encap":"secure","key_file":"/etc/vswitch/a.key","name":"tun1","peer_keys":["hN2XhFVx3IUtNmYqB0q6zw8m3y0sK8rYqg9wGJ0WpXM="],"psk_file":"/etc/vswitch/psk","remotes":["198.51.100.7:4790"],"type":"udp"}"#)
+        #expect(try JSONRPC.decoder().decode(PortSpec.self, from: Data(specText.utf8)) == spec)
+        let remote = RemoteInfo(address: "198.51.100.7:4790", maxInnerFrame: 1436, publicKey: "k", endpoint: "203.0.113.50:61000",
+                                latestHandshake: 2.5, established: true)
+        #expect(String(decoding: try JSONRPC.encoder().encode(remote), as: UTF8.self)
+            == #"{"address":"198.51.100.7:4790","endpoint":"203.0.113.50:61000","established":true,"latest_handshake":2.5,"max_inner_frame":1436,"public_key":"k"}"#)
+        // A spec saved before version 2 (no peer_keys) still decodes: vswitchd refuses it by name.
+        let old = try JSONRPC.decoder().decode(PortSpec.self, from: Data(#"{"name":"tun1","type":"udp","encap":"secure","key_file":"/k"}"#.utf8))
+        #expect(old.peerKeys == nil && old.pskFile == nil)
+    }
+
     @Test func jsonUsesSnakeCaseKeys() throws {
         let data = try JSONRPC.encoder().encode(PortStats(port: "p", rxPackets: 1, rxBytes: 2, rxDrops: 3, rxErrors: 4,
                                                           txPackets: 5, txBytes: 6, txDrops: 7, txErrors: 8, drops: ["runt": 3]))

@@ -3,9 +3,6 @@ import VSwitchTunnel
 
 // `#expect` cannot call a mutating method on a captured variable, hence these.
 func accept(_ window: inout ReplayWindow, _ counter: UInt64) -> Bool { window.accept(counter) }
-func accept(_ table: inout ReplayTable, _ sender: UInt32, _ keyID: UInt8, _ counter: UInt64) -> Bool {
-    table.accept(sender: sender, keyID: keyID, counter: counter)
-}
 
 @Suite struct ReplayWindowTests {
     @Test func acceptsEachCounterOnceAndNeverZero() {
@@ -62,32 +59,5 @@ func accept(_ table: inout ReplayTable, _ sender: UInt32, _ keyID: UInt8, _ coun
                 #expect(window.highest == highest)
             }
         }
-    }
-}
-
-@Suite struct ReplayTableTests {
-    @Test func keepsSendersAndKeysApart() {
-        var table = ReplayTable()
-        #expect(accept(&table, 1, 7, 1))
-        #expect(accept(&table, 2, 7, 1))
-        #expect(accept(&table, 1, 8, 1))
-        #expect(!table.check(sender: 1, keyID: 7, counter: 1))
-        #expect(!accept(&table, 1, 7, 1))
-        #expect(table.count == 3)
-        #expect(!table.check(sender: 99, keyID: 7, counter: 0) && !accept(&table, 99, 7, 0))
-        #expect(table.count == 3, "a refused counter creates no entry")
-    }
-
-    @Test func replacesTheLeastRecentlyUsedSender() {
-        var table = ReplayTable(capacity: 4)
-        for sender in UInt32(1)...4 { #expect(accept(&table, sender, 0, 10)) }
-        // Sender 1 is used again, so 2 is now the least recently used.
-        #expect(accept(&table, 1, 0, 11))
-        #expect(accept(&table, 5, 0, 10))
-        #expect(table.count == 4)
-        #expect(table.check(sender: 2, keyID: 0, counter: 10), "sender 2 was forgotten")
-        #expect(!table.check(sender: 1, keyID: 0, counter: 10), "sender 1 is remembered")
-        #expect(!table.check(sender: 3, keyID: 0, counter: 10) && !table.check(sender: 4, keyID: 0, counter: 10))
-        #expect(!table.check(sender: 5, keyID: 0, counter: 10))
     }
 }

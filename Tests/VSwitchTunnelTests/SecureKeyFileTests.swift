@@ -5,8 +5,8 @@ import VSwitchTunnel
 @Suite struct SecureKeyFileTests {
     let key = SecureKey.generate()
 
-    func load(_ path: String) -> Result<SecureKeyRing, SecureKeyFileError> {
-        Result { () throws(SecureKeyFileError) in try SecureKeyFile.load(path: path) }
+    func load(_ path: String) -> Result<SecureKey, SecureKeyFileError> {
+        Result { () throws(SecureKeyFileError) in try SecureKeyFile.loadKey(path: path) }
     }
 
     func error(_ path: String) -> SecureKeyFileError? {
@@ -16,26 +16,30 @@ import VSwitchTunnel
 
     @Test func loadsAKeyWithCommentsAndWhitespace() {
         withTemporaryDirectory { directory in
-            let path = directory + "/tunnel.key"
-            writeFile(path, "# tunnel key for br0, made by vswitchctl genkey\n\n  \(key.base64)  \r\n\n")
-            #expect((try? SecureKeyFile.load(path: path)) == SecureKeyRing(current: key))
+            let path = directory + "/site.key"
+            writeFile(path, "# private key of site A, made by vswitchctl genkey\n\n  \(key.base64)  \r\n\n")
+            #expect((try? SecureKeyFile.loadKey(path: path)) == key)
             writeFile(path, key.base64, mode: 0o400)
-            #expect((try? SecureKeyFile.load(path: path)) == SecureKeyRing(current: key))
+            #expect((try? SecureKeyFile.loadKey(path: path)) == key)
         }
     }
 
-    @Test func loadsCurrentAndPreviousKeys() {
+    @Test func refusesASecondKey() {
         withTemporaryDirectory { directory in
-            let path = directory + "/tunnel.key"
-            let previous = SecureKey.generate()
-            writeFile(path, "# new\n\(key.base64)\n# old, until every peer has the new one\n\(previous.base64)\n")
-            #expect((try? SecureKeyFile.load(path: path)) == SecureKeyRing(current: key, previous: previous))
+            let path = directory + "/site.key"
+            // A version 1 rotation file: the current key, then the previous one.
+            writeFile(path, "# new\n\(key.base64)\n# old, until every peer has the new one\n\(SecureKey.generate().base64)\n")
+            #expect(error(path)?.reason == .secondKey(line: 4))
+            #expect(error(path)?.description == "key file \(path) line 4: a second key (a key file holds one key; "
+                + "a version 1 file held the current key and the previous one: keep the first)")
+            writeFile(path, "\(key.base64)\n\(key.base64)\n")
+            #expect(error(path)?.reason == .secondKey(line: 2), "the same key twice is a second key too")
         }
     }
 
     @Test func refusesFilesOthersCanAccess() {
         withTemporaryDirectory { directory in
-            let path = directory + "/tunnel.key"
+            let path = directory + "/site.key"
             let cases: [(mode_t, String)] = [
                 (0o644, "readable by others (mode 0644)"), (0o640, "readable by others (mode 0640)"),
                 (0o604, "readable by others (mode 0604)"), (0o620, "writable by others (mode 0620)"),
@@ -51,9 +55,55 @@ import VSwitchTunnel
         }
     }
 
+    @Test func refusesASymbolicLink() {
+        withTemporaryDirectory { directory in
+            let target = directory + "/site.key", link = directory + "/link.key"
+            writeFile(target, key.base64 + "\n")
+            #expect(symlink(target, link) == 0)
+            #expect(error(link)?.reason == .symbolicLink)
+            #expect(error(link)?.description == "key file \(link) is a symbolic link: point --key-file at the file itself")
+            #expect((try? SecureKeyFile.loadKey(path: target)) == key, "the file itself loads")
+            let dangling = directory + "/dangling.key"
+            #expect(symlink(directory + "/nothing", dangling) == 0)
+            #expect(error(dangling)?.reason == .symbolicLink)
+        }
+    }
+
+    /// A FIFO must not hang the daemon waiting for a writer: opened non-blocking, then refused.
+    @Test(.timeLimit(.minutes(1))) func refusesAFIFOWithoutHanging() {
+        withTemporaryDirectory { directory in
+            let path = directory + "/fifo.key"
+            #expect(mkfifo(path, 0o600) == 0)
+            #expect(error(path)?.reason == .notRegularFile)
+            #expect(error(path)?.description == "key file \(path) is not a regular file")
+        }
+    }
+
+    @Test func refusesAFileOwnedBySomeoneElse() throws {
+        // Only root can give a file away; unprivileged runs check the rule's other half below.
+        guard geteuid() == 0 else { return }
+        try withTemporaryDirectory { directory in
+            let path = directory + "/site.key"
+            writeFile(path, key.base64 + "\n")
+            try #require(chown(path, 4321, 4321) == 0)
+            #expect(error(path)?.reason == .wrongOwner(uid: 4321))
+            #expect(error(path)?.description == "key file \(path) is owned by uid 4321, not root: chown root \(path)")
+            try #require(chown(path, 0, 0) == 0)
+            #expect((try? SecureKeyFile.loadKey(path: path)) == key)
+        }
+    }
+
+    @Test func acceptsRootOrTheProcessOwner() {
+        withTemporaryDirectory { directory in
+            let path = directory + "/site.key"
+            writeFile(path, key.base64 + "\n")  // owned by our effective uid, root or not
+            #expect((try? SecureKeyFile.loadKey(path: path)) == key)
+        }
+    }
+
     @Test func refusesMissingEmptyAndNonRegularFiles() {
         withTemporaryDirectory { directory in
-            let path = directory + "/tunnel.key"
+            let path = directory + "/site.key"
             #expect(error(path)?.reason == .missing)
             #expect(error(path)?.description.hasPrefix("key file \(path) does not exist") == true)
 
@@ -75,14 +125,14 @@ import VSwitchTunnel
 
     @Test func refusesBadContentNamingTheLine() {
         withTemporaryDirectory { directory in
-            let path = directory + "/tunnel.key"
+            let path = directory + "/site.key"
             let short = String(SecureKey.generate().base64.prefix(40))  // 30 bytes
             let cases: [(String, SecureKeyFileError.Reason)] = [
                 ("not base64 at all!\n", .badKey(line: 1)),
                 ("# comment\n\(short)\n", .badKey(line: 2)),
                 ("\(key.base64) trailing\n", .badKey(line: 1)),
-                ("\(key.base64)\n\n\(key.base64)x\n", .badKey(line: 3)),
-                ("\(key.base64)\n\(key.base64)\n\(key.base64)\n", .tooManyKeys(line: 3)),
+                ("\(key.base64)x\n", .badKey(line: 1)),
+                ("\(key.base64)\n\n\(key.base64)x\n", .secondKey(line: 3)),
             ]
             for (contents, reason) in cases {
                 writeFile(path, contents)
@@ -95,7 +145,7 @@ import VSwitchTunnel
     }
 
     @Test func parsesWithoutAFile() throws {
-        #expect(try SecureKeyFile.parse(Array("\(key.base64)\n".utf8), path: "inline") == SecureKeyRing(current: key))
-        #expect(throws: SecureKeyFileError(path: "inline", reason: .empty)) { try SecureKeyFile.parse([UInt8](), path: "inline") }
+        #expect(try SecureKeyFile.parseKey(Array("\(key.base64)\n".utf8), path: "inline") == key)
+        #expect(throws: SecureKeyFileError(path: "inline", reason: .empty)) { try SecureKeyFile.parseKey([UInt8](), path: "inline") }
     }
 }

@@ -49,13 +49,15 @@ import Testing
         #expect(first.description.hasPrefix("key id 0x") && first.description.count == 11)
     }
 
-    @Test func ringDropsAPreviousKeyEqualToTheCurrent() {
-        let key = SecureKey.generate()
-        #expect(SecureKeyRing(current: key, previous: key).previous == nil)
-        #expect(SecureKeyRing(current: key).keys == [key])
-        let next = SecureKey.generate()
-        let rotated = SecureKeyRing(current: key).rotated(to: next)
-        #expect(rotated.keys == [next, key])
-        #expect(rotated.rotated(to: key).keys == [key, next])
+    /// A key file line is a private key as it is (genkey and pubkey rely on it), and a private
+    /// key never prints.
+    @Test func privateKeyFromAKeyFileLine() {
+        let line = SecureKey.generate()
+        let privateKey = SecurePrivateKey(line)
+        #expect(privateKey.base64 == line.base64)
+        #expect(SecurePublicKey(base64: privateKey.publicKey.base64) == privateKey.publicKey)
+        #expect(privateKey.publicKey.base64 != line.base64)
+        #expect(!privateKey.description.contains(line.base64))
+        #expect(privateKey.description.contains(privateKey.publicKey.base64))
     }
 }

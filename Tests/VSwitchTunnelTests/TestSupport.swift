@@ -44,43 +44,6 @@ func ipv6Frame(sourcePort: UInt16, destinationPort: UInt16, payload: Int = 10) -
 /// A 1,400-byte frame (Ethernet + IPv4 + UDP), the size tunnels mostly carry.
 let frame1400 = ipv4Frame(sourcePort: 5000, destinationPort: 6000, payload: 1400 - 14 - 20 - 8)
 
-/// Two channels sharing `ring` and `cipher`, with fixed distinct sender ids: `a` seals, `b` opens.
-func channelPair(_ ring: SecureKeyRing, cipher: SecureCipher = .default) -> (a: SecureChannel, b: SecureChannel) {
-    (SecureChannel(keys: ring, cipher: cipher, senderID: 0x1111_1111), SecureChannel(keys: ring, cipher: cipher, senderID: 0x2222_2222))
-}
-
-/// Seals `frame` with `channel` and returns the datagram.
-func sealFrame(_ channel: SecureChannel, _ frame: [UInt8], vni: UInt32 = 42) -> [UInt8] {
-    var datagram = [UInt8](repeating: 0, count: frame.count + SecureHeader.overhead)
-    let length = frame.withUnsafeBytes { f in datagram.withUnsafeMutableBytes { channel.seal(frame: f, vni: vni, into: $0) } }
-    precondition(length == datagram.count, "sealing failed")
-    return datagram
-}
-
-/// Opens `datagram` with `channel`: the result and, if a frame came out, its bytes.
-func openDatagram(_ channel: SecureChannel, _ datagram: [UInt8], capacity: Int = 65_535) -> (result: SecureOpenResult, frame: [UInt8]?) {
-    var output = [UInt8](repeating: 0, count: capacity)
-    let result = datagram.withUnsafeBytes { d in output.withUnsafeMutableBytes { channel.open(datagram: d, into: $0) } }
-    if case .frame(let count, _) = result { return (result, Array(output[..<count])) }
-    return (result, nil)
-}
-
-/// A fresh key whose id differs from every key in `others`.
-func key(differingFrom others: SecureKey...) -> SecureKey {
-    while true {
-        let key = SecureKey.generate()
-        if !others.contains(where: { $0.id == key.id }) { return key }
-    }
-}
-
-/// A fresh key, different from `other`, with the same key id.
-func key(collidingWith other: SecureKey) -> SecureKey {
-    while true {
-        let key = SecureKey.generate()
-        if key.id == other.id && key != other { return key }
-    }
-}
-
 /// A fresh directory under /tmp, removed with everything in it after `body`.
 func withTemporaryDirectory<R>(_ body: (String) throws -> R) rethrows -> R {
     var template = Array("/tmp/vswitch-tunnel-test-XXXXXX".utf8CString)
