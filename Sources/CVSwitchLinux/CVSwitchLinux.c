@@ -187,6 +187,26 @@ int vswitch_enable_udp_gro(int fd) {
     return setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) < 0 ? -errno : 0;
 }
 
+#include <linux/filter.h>
+
+int vswitch_enable_reuseport(int fd) {
+    int one = 1;
+    return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ? -errno : 0;
+}
+
+int vswitch_steer_secure_handshakes(int fd) {
+    // The program runs with the packet's data at the UDP payload. A load beyond the end makes
+    // a classic BPF program return 0: short datagrams go to the data socket, which drops them.
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 1),            // A = payload[1], the type
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 4, 0, 1),     // data?
+        BPF_STMT(BPF_RET | BPF_K, 0),                     //   the first socket
+        BPF_STMT(BPF_RET | BPF_K, 1),                     // else the second
+    };
+    struct sock_fprog program = { .len = sizeof code / sizeof code[0], .filter = code };
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program) < 0 ? -errno : 0;
+}
+
 int vswitch_send_batch_to(int fd, const void *header, uint32_t header_length, void *const *starts, const uint32_t *lengths,
                           const struct sockaddr_storage *const *destinations, const uint32_t *destination_lengths,
                           unsigned count) {

@@ -69,11 +69,33 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort, Timed
     /// The smallest and largest of them (what fits every remote, what fits any).
     private let smallestMaxFrame: Int
     private let largestMaxFrame: Int
-    public var readinessDescriptor: Int32 { rxFD }
+    public var readinessDescriptor: Int32 { handshakePoll?.fd ?? rxFD }
     /// Messages read from the socket and not yet handed over: the data plane polls again.
     public var hasBufferedInput: Bool { pendingMessage < pendingCount }
 
     private var rxFD: Int32 = -1
+    /// Secure mode: a second socket on the same address and port that the kernel gives every
+    /// datagram but data (handshakes, cookie replies; a reuseport BPF program steers them), so a
+    /// handshake flood fills its own small queue and is dropped there, apart from the data; and
+    /// an epoll of both sockets, the port's readiness descriptor. -1/nil where the kernel cannot
+    /// steer (then every datagram comes to `rxFD`).
+    private var hsFD: Int32 = -1
+    private var handshakePoll: Epoll?
+    /// Handshake messages the port examines: at most `handshakeRate` a second (bursts of
+    /// `handshakeBurst`); past that the socket is left unread, and the kernel drops what it
+    /// cannot queue, until the next timer tick.
+    static let handshakeRate = 4096.0
+    static let handshakeBurst = 512.0
+    private var handshakeTokens = UDPTunnelPort.handshakeBurst
+    private var handshakeTokensAt: UInt64 = 0
+    private var handshakesPaused = false
+    private static let hsMessages = 8
+    private let hsStarts: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    private let hsCapacities: UnsafeMutablePointer<UInt32>
+    private let hsLengths: UnsafeMutablePointer<UInt32>
+    private let hsSources: UnsafeMutablePointer<sockaddr_storage>
+    private let hsSegments: UnsafeMutablePointer<UInt16>
+    private let hsSlab: UnsafeMutableRawPointer
     private var txFDs: [Int32] = []
     /// The secure mode's protocol engine (handshakes, sessions); nil for VXLAN.
     private let channel: SecureTunnel?
@@ -188,6 +210,16 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort, Timed
         rxSources = .allocate(capacity: Self.rxMessages)
         rxSegments = .allocate(capacity: Self.rxMessages)
         rxSlab = .allocate(byteCount: Self.rxMessages * Self.datagramRoom, alignment: 64)
+        hsStarts = .allocate(capacity: Self.hsMessages)
+        hsCapacities = .allocate(capacity: Self.hsMessages)
+        hsLengths = .allocate(capacity: Self.hsMessages)
+        hsSources = .allocate(capacity: Self.hsMessages)
+        hsSegments = .allocate(capacity: Self.hsMessages)
+        hsSlab = .allocate(byteCount: Self.hsMessages * 256 + 2048, alignment: 64)
+        for i in 0..<Self.hsMessages {
+            hsStarts[i] = hsSlab + i * 256
+            hsCapacities[i] = 256
+        }
         for i in 0..<Self.rxMessages {
             rxStarts[i] = rxSlab + i * Self.datagramRoom
             rxCapacities[i] = UInt32(Self.datagramRoom)
@@ -238,12 +270,24 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort, Timed
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, endpoint.length) }
             }
         }
+        func inUse(_ e: Int32) -> PortError {
+            PortError("cannot bind \(local.text): \(SystemError("bind", errno: e).reason)\(e == EADDRINUSE ? " (another tunnel or the kernel's vxlan uses it)" : "")")
+        }
+        // Secure ports share their address with a handshake socket (SO_REUSEPORT). A probe
+        // without it first, so that the address still cannot be shared with anything else: a
+        // second port on it is refused as before.
+        let steer = channel != nil && local.port != 0
+        if steer {
+            let probe = try socketFD()
+            let bound = bind(probe, local, port: nil), e = errno
+            SystemCalls.close(probe)
+            guard bound == 0 else { throw inUse(e) }
+        }
         rxFD = try socketFD()
         _ = vswitch_enable_udp_gro(rxFD)  // optional: without it every message is one datagram
-        guard bind(rxFD, local, port: nil) == 0 else {
-            let e = errno
-            throw PortError("cannot bind \(local.text): \(SystemError("bind", errno: e).reason)\(e == EADDRINUSE ? " (another tunnel or the kernel's vxlan uses it)" : "")")
-        }
+        if steer { _ = vswitch_enable_reuseport(rxFD) }
+        guard bind(rxFD, local, port: nil) == 0 else { throw inUse(errno) }
+        if steer { openHandshakeSocket(bind: { bind($0, local, port: nil) }) }
         // Secure ports send from the socket they receive on: the address peers see (and follow,
         // through NATs) is the one that reaches this port.
         if channel != nil {
@@ -266,12 +310,34 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort, Timed
         cacheMACs.deallocate(); cacheRemotes.deallocate(); cacheSeen.deallocate()
         rxStarts.deallocate(); rxCapacities.deallocate(); rxLengths.deallocate(); rxSources.deallocate()
         rxSegments.deallocate(); rxSlab.deallocate()
+        hsStarts.deallocate(); hsCapacities.deallocate(); hsLengths.deallocate(); hsSources.deallocate(); hsSegments.deallocate()
+        hsSlab.deallocate()
         txStarts.deallocate(); txLengths.deallocate(); txDestinations.deallocate(); txDestinationLengths.deallocate(); txRemote.deallocate()
         arena.deallocate(); segmentScratch.deallocate(); gsoBuffer.deallocate(); gsoPieces.deallocate()
     }
 
+    /// The handshake socket and the epoll of both (secure mode); on any failure, none (every
+    /// datagram then comes to the data socket, as before).
+    private func openHandshakeSocket(bind: (Int32) -> Int32) {
+        let fd = socket(Int32(local.address.ss_family), Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return }
+        var size: Int32 = 256 << 10
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, 4)
+        guard vswitch_enable_reuseport(fd) == 0, bind(fd) == 0, vswitch_steer_secure_handshakes(rxFD) == 0,
+              let poll = try? Epoll(capacity: 2)
+        else { SystemCalls.close(fd); return }
+        do {
+            try poll.add(rxFD, token: 0)
+            try poll.add(fd, token: 1)
+        } catch { SystemCalls.close(fd); return }
+        hsFD = fd
+        handshakePoll = poll
+    }
+
     public func close() {
         if rxFD >= 0 { SystemCalls.close(rxFD); rxFD = -1 }
+        if hsFD >= 0 { SystemCalls.close(hsFD); hsFD = -1 }
+        handshakePoll = nil
         for fd in txFDs { SystemCalls.close(fd) }
         txFDs.removeAll()
     }
@@ -325,6 +391,47 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort, Timed
         lastService = now
         channel.service(now: now)
         sendOutbox()
+        // A paused handshake socket is read again once the budget has refilled a little.
+        if handshakesPaused, let poll = handshakePoll, hsFD >= 0 {
+            refillHandshakeTokens(now: now)
+            if handshakeTokens >= 1, (try? poll.add(hsFD, token: 1)) != nil { handshakesPaused = false }
+        }
+    }
+
+    private func refillHandshakeTokens(now: UInt64) {
+        let elapsed = Double(now &- handshakeTokensAt) / 1e9
+        handshakeTokens = min(Self.handshakeBurst, handshakeTokens + elapsed * Self.handshakeRate)
+        handshakeTokensAt = now
+    }
+
+    /// Reads and handles what the handshake socket holds, within the budget; past it, stops
+    /// watching the socket until the next timer tick (the kernel drops what does not fit its
+    /// small queue, at no cost to the data).
+    private func receiveHandshakes(clock: UInt64, counters: inout PortCounters) {
+        guard let channel, hsFD >= 0, !handshakesPaused else { return }
+        refillHandshakeTokens(now: clock)
+        let frame = UnsafeMutableRawBufferPointer(start: hsSlab + Self.hsMessages * 256, count: 2048)
+        while handshakeTokens >= 1 {
+            let n = Int(vswitch_recv_batch(hsFD, hsStarts, hsCapacities, hsLengths, hsSources, hsSegments,
+                                           UInt32(min(Self.hsMessages, Int(handshakeTokens)))))
+            if n <= 0 { return }
+            for i in 0..<n {
+                handshakeTokens -= 1
+                guard hsLengths[i] != UInt32.max else { counters.drop(.tunnelMalformed); continue }
+                let source = UnsafePointer(hsSources + i)
+                let sourceLength = UInt32(Int32(source.pointee.ss_family) == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
+                switch channel.open(datagram: UnsafeRawBufferPointer(start: hsStarts[i], count: Int(hsLengths[i])), from: source,
+                                    sourceLength: sourceLength, now: clock, into: frame, frameHasHeadroom: false) {
+                case .dropped(let reason): counters.drop(Self.dropReason(reason))
+                case .frame: counters.drop(.tunnelMalformed)  // data never comes this way
+                case .consumed: break
+                }
+            }
+        }
+        if let poll = handshakePoll {
+            poll.remove(hsFD)
+            handshakesPaused = true
+        }
     }
 
     /// Sends the handshake messages, cookie replies and keepalives the engine queued.
@@ -354,6 +461,7 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort, Timed
         let now = UInt32(truncatingIfNeeded: clock / 1_000_000_000)
         // Handshake answers and keepalives the engine queued go out before this returns.
         defer { if let channel, channel.outboxCount > 0 { sendOutbox() } }
+        if hsFD >= 0 { receiveHandshakes(clock: clock, counters: &counters) }
         while !batch.isFull {
             if pendingMessage >= pendingCount {
                 let n = Int(vswitch_recv_batch(rxFD, rxStarts, rxCapacities, rxLengths, rxSources, rxSegments, UInt32(Self.rxMessages)))

@@ -1,3 +1,4 @@
+import CAEAD
 import Crypto
 
 /// The primitives of `Noise_IKpsk2_25519_ChaChaPoly_SHA256`, all from swift-crypto: SHA-256,
@@ -22,9 +23,17 @@ enum Noise {
 
     /// The first 16 bytes of HMAC-SHA-256 over `message` (mac1, mac2, cookies).
     static func mac(_ key: [UInt8], _ message: UnsafeRawBufferPointer) -> [UInt8] {
-        var m = HMAC<SHA256>(key: SymmetricKey(data: key))
-        m.update(data: message)
-        return Array(Array(m.finalize()).prefix(16))
+        // BoringSSL's one-shot HMAC (the same primitive swift-crypto wraps), without its
+        // per-call allocations: cookies are computed for every handshake message under load.
+        var out = [UInt8](repeating: 0, count: 32)
+        out.withUnsafeMutableBufferPointer { o in
+            key.withUnsafeBufferPointer { k in
+                vswitch_hmac_sha256(k.baseAddress, k.count, message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count,
+                                    o.baseAddress!)
+            }
+        }
+        out.removeLast(16)
+        return out
     }
 
     /// HKDF with chaining key `ck` and input `input`: `count` (1...3) outputs of 32 bytes.

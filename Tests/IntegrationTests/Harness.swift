@@ -61,8 +61,11 @@ func run(_ program: String, _ args: [String], environment: [String: String]? = n
                          stderr: String(decoding: errData, as: UTF8.self))
 }
 
-/// The directory holding the built products (vswitchd, vswitchctl) next to the test bundle.
+/// The directory holding the built products (vswitchd, vswitchctl) next to the test bundle, or
+/// the one `VSWITCH_TEST_PRODUCTS` names (to run these tests against a release build:
+/// `VSWITCH_TEST_PRODUCTS=$(swift build -c release --show-bin-path) swift test --skip-build`).
 let productsDirectory: String = {
+    if let dir = ProcessInfo.processInfo.environment["VSWITCH_TEST_PRODUCTS"], !dir.isEmpty { return dir }
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
     while dir.path != "/" {
@@ -123,13 +126,20 @@ final class Harness: @unchecked Sendable {
 
     /// Starts `command` inside `ns` in the background (output to a log file); ended in cleanup.
     /// (ChildProcess clears the signal mask the test thread runs with, so SIGTERM reaches it.)
+    /// `environment`: variables added to the test's own; `appending`: keep what the log file
+    /// holds (a restarted daemon's log follows its earlier lives).
     @discardableResult
-    func spawn(_ ns: String, _ command: [String], log name: String) throws -> ChildProcess {
+    func spawn(_ ns: String, _ command: [String], log name: String, environment extra: [String: String] = [:],
+               appending: Bool = false) throws -> ChildProcess {
         let path = directory + "/" + name
-        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        if !appending || !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+        }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? log.close() }
+        log.seekToEndOfFile()
         let p = try ChildProcess(path: "/usr/bin/env", arguments: ["ip", "netns", "exec", ns] + command,
+                                 environment: extra.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(extra) { $1 },
                                  standardOutput: .descriptor(log.fileDescriptor), standardError: .descriptor(log.fileDescriptor))
         spawned.append(p)
         return p
@@ -165,10 +175,17 @@ final class Harness: @unchecked Sendable {
 
     /// Starts another vswitchd inside namespace `ns` (its own socket and state under the test's
     /// directory); returns its socket path, for `ctl(["--socket", path, ...])`. Ended in cleanup.
-    func startDaemon(in ns: String, name: String) throws -> String {
+    /// `environment`: variables added to the test's own (nil: those of this daemon's previous
+    /// start, if any). Started again under the same name, it keeps its state directory, and its
+    /// log continues.
+    @discardableResult
+    func startDaemon(in ns: String, name: String, environment extra: [String: String]? = nil) throws -> String {
         let socket = directory + "/\(name).sock"
+        let extra = extra ?? daemonEnvironments[name] ?? [:]
+        daemonEnvironments[name] = extra
+        daemonNamespaces[name] = ns
         let p = try spawn(ns, [productsDirectory + "/vswitchd", "--socket", socket, "--state-dir", directory + "/\(name)-state",
-                               "--log-level", "debug"], log: "\(name).log")
+                               "--log-level", "debug"], log: "\(name).log", environment: extra, appending: true)
         daemons[name] = p
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
@@ -181,6 +198,32 @@ final class Harness: @unchecked Sendable {
 
     /// The daemons started with `startDaemon(in:name:)`, by name (to signal them, by pid).
     private(set) var daemons: [String: ChildProcess] = [:]
+    private var daemonEnvironments: [String: [String: String]] = [:]
+    private var daemonNamespaces: [String: String] = [:]
+
+    /// Sends SIGTERM to daemon `name` (by pid) and waits for it (SIGKILL after 10 s); returns its
+    /// exit status.
+    @discardableResult
+    func stopDaemon(named name: String) -> Int32? {
+        guard let p = daemons[name] else { return nil }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(10)
+            while p.isRunning && Date() < deadline { usleep(10_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    /// Stops daemon `name` and starts it again in its namespace, with its state directory and
+    /// environment; returns once it answers on its socket.
+    @discardableResult
+    func restartDaemon(named name: String) throws -> String {
+        guard let ns = daemonNamespaces[name] else { throw HarnessError("no daemon \(name) to restart") }
+        stopDaemon(named: name)
+        return try startDaemon(in: ns, name: name)
+    }
 
     /// A log file a spawned process wrote.
     func log(_ name: String) -> String { (try? String(contentsOfFile: directory + "/\(name).log", encoding: .utf8)) ?? "" }

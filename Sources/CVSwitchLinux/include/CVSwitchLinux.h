@@ -98,6 +98,16 @@ int vswitch_recv_batch(int fd, void *const *starts, const uint32_t *capacities, 
 /// message. Returns 0 or -errno.
 int vswitch_enable_udp_gro(int fd);
 
+/// Secure tunnels: SO_REUSEPORT on `fd` (before bind), so that a second socket can share its
+/// address and port. 0 or -errno.
+int vswitch_enable_reuseport(int fd);
+
+/// Secure tunnels: attaches to `fd`'s reuseport group (both sockets bound) a classic BPF program
+/// that steers each datagram by its second byte: data (type 4, or anything too short to say) to
+/// the group's first socket, every other type (handshakes, cookie replies) to the second. The
+/// kernel then queues and drops handshake floods apart from the data. 0 or -errno.
+int vswitch_steer_secure_handshakes(int fd);
+
 /// sendmmsg of `count` (at most 256) datagrams, datagram i being the `header_length` bytes at
 /// `header` (none if 0: one header shared by every datagram, never copied) followed by the
 /// `lengths[i]` bytes at `starts[i]`, to `destinations[i]` (`destination_lengths[i]` bytes).
