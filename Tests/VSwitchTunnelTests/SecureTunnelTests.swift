@@ -200,6 +200,32 @@ struct SecureTunnelTests {
         }
     }
 
+    /// Forward secrecy: someone who recorded a handshake and the traffic after it, and later
+    /// holds both sites' static private keys, cannot open that traffic. Replaying the recorded
+    /// initiation to an engine with the stolen responder key makes a session with new keys (a
+    /// new responder ephemeral); the recorded data does not open under it, nor on an engine with
+    /// the stolen initiator key, which has no ephemeral to finish the recorded response with.
+    @Test func recordedTrafficDoesNotOpenWithTheLongTermKeys() {
+        let (a, b) = Self.sites()
+        a.engine.start(now: 0)
+        let initiation = a.takeOutbox()[0]
+        #expect(b.receive(initiation, from: 1, now: 0).0 == .consumed)
+        let response = b.takeOutbox()[0]
+        #expect(a.receive(response, from: 2, now: 0).0 == .consumed)
+        Self.exchange(a, b, now: 0)
+        let recorded = a.seal(Self.frame, now: 1).1
+        #expect(b.receive(recorded, from: 1, now: 1).1 == Self.frame, "the real session opens it")
+
+        // Later, both static keys are stolen.
+        let stolenB = Site(key: b.key, host: 2, peers: [(a.key.publicKey, 1)])
+        #expect(stolenB.receive(initiation, from: 1, now: 2).0 == .consumed, "the replayed initiation is answered, with a new ephemeral")
+        let (r, _) = stolenB.receive(recorded, from: 1, now: 2)
+        #expect(r == .dropped(.unknownSession) || r == .dropped(.authenticationFailed), "\(r)")
+        let stolenA = Site(key: a.key, host: 1, peers: [(b.key.publicKey, 2)])
+        #expect(stolenA.receive(response, from: 2, now: 2).0 == .dropped(.handshakeInvalid), "no initiation of its own to finish")
+        #expect(stolenA.receive(recorded, from: 2, now: 2).0 == .dropped(.unknownSession))
+    }
+
     /// A site with a valid key pair of its own that no port names gets nothing through, and no
     /// answer.
     @Test func aStrangerGetsNothing() {
