@@ -17,16 +17,8 @@ struct SecureSnapshotTests {
 
     @Test func aNewVMGenerationEndsTheSessions() throws {
         try withHarness("svg") { h in
-            let lab = try SecureLab(h)
-            try lab.wire("a")
-            try lab.wire("b")
-            let capture = try Capture(h, ns: lab["a"].ns, interface: "u0", filter: ["udp"], name: "underlay")
-            try lab.start("a", peers: ["b"])
-            try lab.start("b", peers: ["a"])
+            let (lab, capture) = try SecureLab.capturedPair(h)
             let a = lab["a"], b = lab["b"]
-            try lab.pinNeighbours(of: "a")
-            try lab.pinNeighbours(of: "b")
-            try #require(try lab.waitForPing("a", "b"), "the tunnel comes up: \(lab.diagnostics())")
             let stream = try h.spawn(a.host.ns, ["ping", "-i", "0.01", "-W", "1", b.hostAddress], log: "stream.log")
             usleep(700_000)
             let before = Date().timeIntervalSince1970

@@ -94,17 +94,9 @@ struct SecureTunnelTests {
     /// makes a host's TAP anew), so the time measured is the tunnel's, not ARP's retry timer.
     @Test func restartsResumeAndNeverRepeatANonce() throws {
         try withHarness("srs") { h in
-            let lab = try SecureLab(h)
-            try lab.wire("a")
-            try lab.wire("b")
             // From before the first handshake: every session's handshake is on the record.
-            let capture = try Capture(h, ns: lab["a"].ns, interface: "u0", filter: ["udp"], name: "underlay")
-            try lab.start("a", peers: ["b"])
-            try lab.start("b", peers: ["a"])
+            let (lab, capture) = try SecureLab.capturedPair(h)
             let a = lab["a"], b = lab["b"]
-            try lab.pinNeighbours(of: "a")
-            try lab.pinNeighbours(of: "b")
-            try #require(try lab.waitForPing("a", "b"), "the tunnel comes up: \(lab.diagnostics())")
             let stream = try h.spawn(a.host.ns, ["ping", "-i", "0.01", "-W", "1", b.hostAddress], log: "stream.log")
             var resumed: [(site: String, seconds: Double)] = []
             let started = Date()
@@ -550,6 +542,21 @@ final class SecureLab {
     }
 
     subscript(name: String) -> Site { table[name]! }
+
+    /// Sites a and b naming each other, their hosts' neighbours pinned, the tunnel up; and a
+    /// capture of a's underlay leg from before the first handshake.
+    static func capturedPair(_ h: Harness) throws -> (SecureLab, Capture) {
+        let lab = try SecureLab(h)
+        try lab.wire("a")
+        try lab.wire("b")
+        let capture = try Capture(h, ns: lab["a"].ns, interface: "u0", filter: ["udp"], name: "underlay")
+        try lab.start("a", peers: ["b"])
+        try lab.start("b", peers: ["a"])
+        try lab.pinNeighbours(of: "a")
+        try lab.pinNeighbours(of: "b")
+        guard try lab.waitForPing("a", "b") else { throw HarnessError("the tunnel does not come up: \(lab.diagnostics())") }
+        return (lab, capture)
+    }
 
     /// Wires site `name` (or, `site: false`, a bare namespace `sNAME` with an address, for a
     /// flooder) to the underlay; returns its namespace.
