@@ -226,6 +226,30 @@ struct SecureTunnelTests {
         #expect(stolenA.receive(recorded, from: 2, now: 2).0 == .dropped(.unknownSession))
     }
 
+    /// SIGHUP: the same keys change nothing (the session and its counter go on); a new
+    /// pre-shared key ends every session and handshakes anew, with new keys.
+    @Test func reloadingKeys() {
+        let (a, b) = Self.sites()
+        a.engine.start(now: 0)
+        Self.exchange(a, b, now: 0)
+        let first = a.seal(Self.frame, now: 1).1
+        a.engine.reload(privateKey: a.key, presharedKey: nil, now: 2)
+        #expect(a.takeOutbox().isEmpty, "the same keys: no new handshake")
+        let second = a.seal(Self.frame, now: 3).1
+        #expect(second[4..<8] == first[4..<8] && second[15] == first[15] + 1, "the same session, the next counter")
+        #expect(b.receive(second, from: 1, now: 3).1 == Self.frame)
+
+        let psk = SecureKey.generate()
+        a.engine.reload(privateKey: a.key, presharedKey: psk, now: 4)
+        b.engine.reload(privateKey: b.key, presharedKey: psk, now: 4)
+        #expect(a.seal(Self.frame, now: 4).0 == .noSession, "the old session ended")
+        Self.exchange(a, b, now: 4 + 6 * Self.second)
+        let third = a.seal(Self.frame, now: 5 + 6 * Self.second).1
+        #expect(third[4..<8] != first[4..<8], "a new session")
+        #expect(b.receive(third, from: 1, now: 5 + 6 * Self.second).1 == Self.frame)
+        #expect(b.receive(first, from: 1, now: 5 + 6 * Self.second).0 == .dropped(.unknownSession))
+    }
+
     /// A site with a valid key pair of its own that no port names gets nothing through, and no
     /// answer.
     @Test func aStrangerGetsNothing() {
