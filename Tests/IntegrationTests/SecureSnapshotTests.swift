@@ -19,7 +19,7 @@ struct SecureSnapshotTests {
         try withHarness("svg") { h in
             let (lab, capture) = try SecureLab.capturedPair(h)
             let a = lab["a"], b = lab["b"]
-            let stream = try h.spawn(a.host.ns, ["ping", "-i", "0.01", "-W", "1", b.hostAddress], log: "stream.log")
+            let stream = try SecureLab.pingStream(h, from: a.host.ns, to: b.hostAddress)
             usleep(700_000)
             let before = Date().timeIntervalSince1970
             let sent = try h.exec(a.ns, ["python3", "-c", Self.uevent])

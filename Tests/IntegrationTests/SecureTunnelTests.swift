@@ -97,7 +97,7 @@ struct SecureTunnelTests {
             // From before the first handshake: every session's handshake is on the record.
             let (lab, capture) = try SecureLab.capturedPair(h)
             let a = lab["a"], b = lab["b"]
-            let stream = try h.spawn(a.host.ns, ["ping", "-i", "0.01", "-W", "1", b.hostAddress], log: "stream.log")
+            let stream = try SecureLab.pingStream(h, from: a.host.ns, to: b.hostAddress)
             var resumed: [(site: String, seconds: Double)] = []
             let started = Date()
             for i in 0..<30 {
@@ -127,7 +127,7 @@ struct SecureTunnelTests {
             let wire = SecureWire.analyse(datagrams)
             print("SecureTunnelTests: restarts: \(wire)")
             #expect(wire.initiations >= 30 && wire.responses >= 30, "a handshake per restart at least: \(wire)")
-            #expect(wire.data >= 1000, "data crossed: \(wire)")
+            #expect(wire.data >= 1000, "data crossed: \(wire); the stream's log ends: \(h.log("stream").suffix(600))")
             #expect(wire.unmapped == 0, "every data datagram names a session whose handshake is on the wire: \(wire)")
             #expect(wire.repeatedNonces.isEmpty, "no (key, counter) sealed twice: \(wire.repeatedNonces.prefix(10))")
             #expect(wire.repeatedEphemerals.isEmpty, "every handshake has new ephemeral keys: \(wire.repeatedEphemerals.prefix(10))")
@@ -542,6 +542,14 @@ final class SecureLab {
     }
 
     subscript(name: String) -> Site { table[name]! }
+
+    /// Pings from namespace `ns` to `address` every 10 ms until ended (SIGINT, by pid): a
+    /// shell loop of two-second pings, so that a ping that gives up while a site restarts
+    /// is followed by the next. Its output is the harness log `stream.log`.
+    static func pingStream(_ h: Harness, from ns: String, to address: String) throws -> ChildProcess {
+        try h.spawn(ns, ["sh", "-c", "trap 'exit 0' INT TERM; while :; do ping -i 0.01 -W 1 -w 2 -q \(address); done"],
+                    log: "stream.log")
+    }
 
     /// Sites a and b naming each other, their hosts' neighbours pinned, the tunnel up; and a
     /// capture of a's underlay leg from before the first handshake.
