@@ -193,7 +193,10 @@ public final class SecureTunnel {
     private var previousLoadCount = 0
     private var cookieSecret: [UInt8]
     private var cookieSecretAt: UInt64 = 0
-    private var cookieTokens = 2_000.0
+    /// Cookie replies: at most `cookieRate` a second per port (each one is a datagram sent to
+    /// whoever the source claims to be).
+    static let cookieRate = 500.0
+    private var cookieTokens = SecureTunnel.cookieRate
     private var cookieTokensAt: UInt64 = 0
     private static let bucketCount = 1024
     private var bucketTokens = [Double](repeating: 5, count: 1024)
@@ -418,7 +421,7 @@ public final class SecureTunnel {
 
     private func takeCookieToken(now: UInt64) -> Bool {
         let elapsed = Double(now &- cookieTokensAt) / 1e9
-        cookieTokens = min(2_000, cookieTokens + elapsed * 2_000)
+        cookieTokens = min(Self.cookieRate, cookieTokens + elapsed * Self.cookieRate)
         cookieTokensAt = now
         guard cookieTokens >= 1 else { return false }
         cookieTokens -= 1
