@@ -426,17 +426,7 @@ struct SecureTunnelTests {
             // A state file written before version 2: the same port without peer keys.
             h.stopDaemon()
             let path = h.stateDirectory + "/state.json"
-            var state = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
-            state["bridges"] = (state["bridges"] as? [[String: Any]] ?? []).map { bridge in
-                var bridge = bridge
-                bridge["ports"] = (bridge["ports"] as? [[String: Any]] ?? []).map { port in
-                    var port = port
-                    port.removeValue(forKey: "peer_keys")
-                    return port
-                }
-                return bridge
-            }
-            try JSONSerialization.data(withJSONObject: state).write(to: URL(fileURLWithPath: path))
+            try TunnelTests.removePortField("peer_keys", inStateFile: path)
             let edited = try String(contentsOfFile: path, encoding: .utf8)
             #expect(edited.contains("\"secure\"") && !edited.contains("peer_keys"), "\(edited)")
             try h.startDaemon()

@@ -42,6 +42,24 @@ struct TunnelTests {
         try h.exec(from, ["ping", "-c", String(count), "-i", "0.2", "-W", "2", to]).status == 0
     }
 
+    /// Rewrites the state file at `path` without field `field` in any port: a state file as an
+    /// older vswitchd wrote it.
+    static func removePortField(_ field: String, inStateFile path: String) throws {
+        guard var state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any] else {
+            throw HarnessError("\(path) is not a JSON object")
+        }
+        state["bridges"] = (state["bridges"] as? [[String: Any]] ?? []).map { bridge in
+            var bridge = bridge
+            bridge["ports"] = (bridge["ports"] as? [[String: Any]] ?? []).map { port in
+                var port = port
+                port.removeValue(forKey: field)
+                return port
+            }
+            return bridge
+        }
+        try JSONSerialization.data(withJSONObject: state).write(to: URL(fileURLWithPath: path))
+    }
+
     static func drops(_ h: Harness, _ bridge: String, _ port: String, socket: String? = nil) throws -> [String: Int] {
         let obj = try h.ctlJSON((socket.map { ["--socket", $0] } ?? []) + ["stats", bridge, port])
         let p = (obj["ports"] as? [[String: Any]])?.first
@@ -242,19 +260,7 @@ struct TunnelTests {
             kill(h.daemons["a"]!.processIdentifier, SIGTERM)
             h.daemons["a"]!.waitUntilExit()
             let path = h.directory + "/a-state/state.json"
-            let state = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
-            let bridges = (state["bridges"] as? [[String: Any]] ?? []).map { bridge in
-                var bridge = bridge
-                bridge["ports"] = (bridge["ports"] as? [[String: Any]] ?? []).map { port in
-                    var port = port
-                    port.removeValue(forKey: "cipher")
-                    return port
-                }
-                return bridge
-            }
-            var old = state
-            old["bridges"] = bridges
-            try JSONSerialization.data(withJSONObject: old).write(to: URL(fileURLWithPath: path))
+            try Self.removePortField("cipher", inStateFile: path)
             let edited = try String(contentsOfFile: path, encoding: .utf8)
             #expect(!edited.contains("cipher") && edited.contains("peer_keys"), "\(edited)")
             let a = try h.startDaemon(in: h.prefix + "sa", name: "a")
