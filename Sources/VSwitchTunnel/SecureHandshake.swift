@@ -1,3 +1,4 @@
+import VSwitchWire
 import CAEAD
 import Crypto
 
@@ -42,9 +43,6 @@ public enum SecureHandshake {
 
     static func bigEndian(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (24 - 8 * UInt32($0))) } }
     static func bigEndian(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (56 - 8 * UInt64($0))) } }
-    static func loadBigEndian32(_ b: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {
-        (0..<4).reduce(0) { $0 << 8 | UInt32(b[at + $1]) }
-    }
     static func loadBigEndian64(_ b: some Collection<UInt8>) -> UInt64 { b.reduce(0) { $0 << 8 | UInt64($1) } }
 
     /// Fills in mac1 and mac2 of a message whose body (all bytes before mac1) is set.
@@ -139,7 +137,7 @@ public enum SecureHandshake {
         guard let payload = Noise.open(out[1], 0, encryptedPayload, h), payload.count == 20 else { return .failure(.invalid) }
         h = Noise.hash(h, encryptedPayload)
         Noise.wipe(&out[1])
-        return .success(ConsumedInitiation(peerStatic: peerStatic, senderIndex: loadBigEndian32(message, 4),
+        return .success(ConsumedInitiation(peerStatic: peerStatic, senderIndex: message.loadBigEndian(fromByteOffset: 4, as: UInt32.self),
                                            timestamp: Array(payload[0..<12]), incarnation: loadBigEndian64(payload[12..<20]),
                                            ephemeralPublic: ePublic, hash: h, chainingKey: ck))
     }
@@ -188,7 +186,7 @@ public enum SecureHandshake {
     /// Opens a response (mac1 already checked) to the initiation `state` describes.
     static func consumeResponse(_ message: UnsafeRawBufferPointer, state: Initiator, local: SecurePrivateKey,
                                 psk: [UInt8]) -> ConsumedResponse? {
-        guard message.count == responseLength, loadBigEndian32(message, 8) == state.localIndex else { return nil }
+        guard message.count == responseLength, message.loadBigEndian(fromByteOffset: 8, as: UInt32.self) == state.localIndex else { return nil }
         var ck = state.chainingKey, h = state.hash
         let ePublic = Array(message[12..<44])
         h = Noise.hash(h, ePublic)
@@ -203,7 +201,7 @@ public enum SecureHandshake {
         Noise.wipe(&out[2])
         let split = Noise.kdf(ck, [], count: 2)
         Noise.wipe(&ck)
-        return ConsumedResponse(senderIndex: loadBigEndian32(message, 4), incarnation: loadBigEndian64(payload),
+        return ConsumedResponse(senderIndex: message.loadBigEndian(fromByteOffset: 4, as: UInt32.self), incarnation: loadBigEndian64(payload),
                                 keys: SessionKeys(send: split[0], receive: split[1]))
     }
 

@@ -1,3 +1,4 @@
+import VSwitchWire
 import Crypto
 import Glibc
 
@@ -459,7 +460,7 @@ public final class SecureTunnel {
     private func handleInitiation(_ message: UnsafeRawBufferPointer, source: UnsafePointer<sockaddr_storage>, sourceLength: UInt32,
                                   now: UInt64) -> SecureReceiveResult {
         guard message.count == SecureHandshake.initiationLength else { return .dropped(.malformed) }
-        let senderIndex = SecureHandshake.loadBigEndian32(message, 4)
+        let senderIndex = message.loadBigEndian(fromByteOffset: 4, as: UInt32.self)
         // The same initiation again (a replay at line rate): dropped before anything else.
         let mac1 = UnsafeRawBufferPointer(rebasing: message[SecureHandshake.initiationMAC1..<SecureHandshake.initiationMAC1 + 16])
         if recentlySeen(mac1) { return .dropped(.replayed) }
@@ -511,10 +512,10 @@ public final class SecureTunnel {
     private func handleResponse(_ message: UnsafeRawBufferPointer, source: UnsafePointer<sockaddr_storage>, sourceLength: UInt32,
                                 now: UInt64) -> SecureReceiveResult {
         guard message.count == SecureHandshake.responseLength else { return .dropped(.malformed) }
-        let senderIndex = SecureHandshake.loadBigEndian32(message, 4)
+        let senderIndex = message.loadBigEndian(fromByteOffset: 4, as: UInt32.self)
         if let refused = admit(message, mac1At: SecureHandshake.responseMAC1, senderIndex: senderIndex, source: source,
                                sourceLength: sourceLength, now: now) { return .dropped(refused) }
-        let receiver = SecureHandshake.loadBigEndian32(message, 8)
+        let receiver = message.loadBigEndian(fromByteOffset: 8, as: UInt32.self)
         let slot = Int(receiver & 0xFF)
         guard slotIndex[slot] == receiver, slotPeer[slot] >= 0 else { return .dropped(.handshakeInvalid) }
         let p = Int(slotPeer[slot])
@@ -547,7 +548,7 @@ public final class SecureTunnel {
 
     private func handleCookieReply(_ message: UnsafeRawBufferPointer, now: UInt64) -> SecureReceiveResult {
         guard message.count == SecureHandshake.cookieReplyLength else { return .dropped(.malformed) }
-        let receiver = SecureHandshake.loadBigEndian32(message, 4)
+        let receiver = message.loadBigEndian(fromByteOffset: 4, as: UInt32.self)
         let slot = Int(receiver & 0xFF)
         guard slotIndex[slot] == receiver, slotPeer[slot] >= 0 else { return .dropped(.handshakeInvalid) }
         let p = Int(slotPeer[slot])

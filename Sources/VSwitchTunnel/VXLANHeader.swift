@@ -1,3 +1,4 @@
+import VSwitchWire
 /// A checked view of a VXLAN header (RFC 7348 section 5) and the inner Ethernet frame after it.
 ///
 ///     0       1               4                       7       8
