@@ -205,7 +205,7 @@ public final class LabBuilder {
             _ = try client.call(.setPort, SetPortParams(bridge: sw, port: link.interface, settings: settings), as: OK.self)
         case .veth:
             // A veth has no switch in between: the kernel's qdiscs (netem, tbf) on the node's end.
-            try nl.setImpairment(Impairment(delayMicroseconds: imp.delayMicroseconds, jitterMicroseconds: imp.jitterMicroseconds,
+            try nl.setImpairment(QdiscImpairment(delayMicroseconds: imp.delayMicroseconds, jitterMicroseconds: imp.jitterMicroseconds,
                                             lossPercent: imp.lossPercent, rateBytesPerSecond: imp.rateBytesPerSecond), on: link.interface)
         }
     }

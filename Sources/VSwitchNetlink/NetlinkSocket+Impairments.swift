@@ -29,7 +29,7 @@ extension NetlinkSocket {
     /// Replaces the root qdisc of `link` so its egress has the delay/jitter/loss (netem) and/or the rate
     /// limit (tbf). An impairment with every field nil clears the link's impairment.
     /// Errors read `cannot set impairment (delay 20ms) on vst1h1 in namespace vst1-h1: No such device`.
-    public func setImpairment(_ impairment: Impairment, on link: String) throws {
+    public func setImpairment(_ impairment: QdiscImpairment, on link: String) throws {
         try withSocket("set impairment (\(impairment)) on", link) { socket, call in
             if let problem = impairment.validationError { throw call.failure(EINVAL, problem) }
             try Self.validate(name: link, call: call)
@@ -153,7 +153,7 @@ extension NetlinkSocket {
         return qdisc
     }
 
-    private static func configureNetem(_ qdisc: OpaquePointer, _ impairment: Impairment) {
+    private static func configureNetem(_ qdisc: OpaquePointer, _ impairment: QdiscImpairment) {
         // Values were validated: delays fit an Int32, loss is in 0...100.
         if let delay = impairment.delayMicroseconds { rtnl_netem_set_delay(qdisc, Int32(delay)) }
         if let jitter = impairment.jitterMicroseconds { rtnl_netem_set_jitter(qdisc, Int32(jitter)) }

@@ -34,7 +34,7 @@ public final class TAPPort: ImpairablePort, DevicePort {
     public var readinessDescriptor: Int32 { fd }
 
     /// Delay, jitter, loss and rate applied to what the switch sends into this TAP (set-port).
-    public var impairment = VSwitchCore.Impairment() {
+    public var impairment = Impairment() {
         didSet {
             if impairment.needsQueue {
                 if let line = delayLine { line.impairment = impairment } else { delayLine = DelayLine(impairment: impairment) }

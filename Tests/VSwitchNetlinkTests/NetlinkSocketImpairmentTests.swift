@@ -15,7 +15,7 @@ struct NetlinkSocketImpairmentTests {
         try RootRequirement.check()
         try withLinkedPair { pair in
             let defaultKind = try QdiscWitness.root(pair.namespace, pair.link)?.kind
-            try pair.socket.setImpairment(Impairment(delayMicroseconds: 20_000), on: pair.link)
+            try pair.socket.setImpairment(QdiscImpairment(delayMicroseconds: 20_000), on: pair.link)
 
             let root = try #require(try QdiscWitness.root(pair.namespace, pair.link))
             #expect(root.kind == "netem")
@@ -27,7 +27,7 @@ struct NetlinkSocketImpairmentTests {
             #expect((ping.averageMilliseconds ?? 0) >= 20, "avg RTT \(ping.averageMilliseconds ?? -1) ms")
 
             // Set again with other values: the same qdisc is changed in place.
-            try pair.socket.setImpairment(Impairment(delayMicroseconds: 40_000, jitterMicroseconds: 1000,
+            try pair.socket.setImpairment(QdiscImpairment(delayMicroseconds: 40_000, jitterMicroseconds: 1000,
                                                      lossPercent: 0), on: pair.link)
             let replaced = try #require(try QdiscWitness.root(pair.namespace, pair.link))
             #expect(replaced.kind == "netem")
@@ -51,7 +51,7 @@ struct NetlinkSocketImpairmentTests {
         guard Netem.isAvailable else { return try withoutNetem() }
         try RootRequirement.check()
         try withLinkedPair { pair in
-            try pair.socket.setImpairment(Impairment(lossPercent: 100), on: pair.link)
+            try pair.socket.setImpairment(QdiscImpairment(lossPercent: 100), on: pair.link)
             let root = try #require(try QdiscWitness.root(pair.namespace, pair.link))
             #expect(root.kind == "netem")
             let ping = try Ping.run(from: pair.namespace, to: pair.peerAddress)
@@ -68,7 +68,7 @@ struct NetlinkSocketImpairmentTests {
         guard Netem.isAvailable else { return try withoutNetem() }
         try RootRequirement.check()
         try withLinkedPair { pair in
-            try pair.socket.setImpairment(Impairment(delayMicroseconds: 20_000, rateBytesPerSecond: 125_000),
+            try pair.socket.setImpairment(QdiscImpairment(delayMicroseconds: 20_000, rateBytesPerSecond: 125_000),
                                           on: pair.link)
             let qdiscs = try QdiscWitness.all(pair.namespace, pair.link)
             let root = try #require(qdiscs.first { $0.isRoot })
@@ -80,7 +80,7 @@ struct NetlinkSocketImpairmentTests {
             #expect((ping.averageMilliseconds ?? 0) >= 20, "avg RTT \(ping.averageMilliseconds ?? -1) ms")
 
             // Rate only now: the shape changes (tbf at the root, no netem left).
-            try pair.socket.setImpairment(Impairment(rateBytesPerSecond: 250_000), on: pair.link)
+            try pair.socket.setImpairment(QdiscImpairment(rateBytesPerSecond: 250_000), on: pair.link)
             let after = try QdiscWitness.all(pair.namespace, pair.link)
             #expect(after.first { $0.isRoot }?.kind == "tbf")
             #expect(after.first { $0.isRoot }.flatMap { QdiscWitness.tbfRate($0.entry) } == 250_000)
@@ -95,7 +95,7 @@ struct NetlinkSocketImpairmentTests {
         try RootRequirement.check()
         try withLinkedPair { pair in
             let defaultKind = try QdiscWitness.root(pair.namespace, pair.link)?.kind
-            try pair.socket.setImpairment(Impairment(rateBytesPerSecond: 125_000), on: pair.link)  // 1 mbit
+            try pair.socket.setImpairment(QdiscImpairment(rateBytesPerSecond: 125_000), on: pair.link)  // 1 mbit
             let root = try #require(try QdiscWitness.root(pair.namespace, pair.link))
             #expect(root.kind == "tbf")
             #expect(root.handle == "1:")
@@ -103,17 +103,17 @@ struct NetlinkSocketImpairmentTests {
             #expect(try Ping.run(from: pair.namespace, to: pair.peerAddress).received == 3)
 
             // Replace: the same tbf is changed in place.
-            try pair.socket.setImpairment(Impairment(rateBytesPerSecond: 1_250_000), on: pair.link)  // 10 mbit
+            try pair.socket.setImpairment(QdiscImpairment(rateBytesPerSecond: 1_250_000), on: pair.link)  // 10 mbit
             let replaced = try QdiscWitness.all(pair.namespace, pair.link).filter { $0.kind == "tbf" }
             #expect(replaced.count == 1)
             #expect(replaced.first?.isRoot == true)
             #expect(replaced.first.flatMap { QdiscWitness.tbfRate($0.entry) } == 1_250_000)
 
             // An empty impairment clears, like clearImpairment.
-            try pair.socket.setImpairment(Impairment(), on: pair.link)
+            try pair.socket.setImpairment(QdiscImpairment(), on: pair.link)
             #expect(try QdiscWitness.root(pair.namespace, pair.link)?.kind == defaultKind)
 
-            try pair.socket.setImpairment(Impairment(rateBytesPerSecond: 125_000), on: pair.link)
+            try pair.socket.setImpairment(QdiscImpairment(rateBytesPerSecond: 125_000), on: pair.link)
             try pair.socket.clearImpairment(on: pair.link)
             #expect(try QdiscWitness.root(pair.namespace, pair.link)?.kind == defaultKind)
             #expect(try QdiscWitness.root(pair.namespace, pair.link)?.handle == "0:")
@@ -132,7 +132,7 @@ struct NetlinkSocketImpairmentTests {
             // A tbf under a handle the kernel chose (8001:): another kind of replace than in place.
             #expect(try QdiscWitness.tc(["-n", ns, "qdisc", "add", "dev", link, "root", "tbf", "rate", "2mbit",
                                          "burst", "3200", "limit", "30000"]).status == 0)
-            try pair.socket.setImpairment(Impairment(rateBytesPerSecond: 125_000), on: link)
+            try pair.socket.setImpairment(QdiscImpairment(rateBytesPerSecond: 125_000), on: link)
             let tbfs = try QdiscWitness.all(ns, link).filter { $0.kind == "tbf" }
             #expect(tbfs.count == 1)
             #expect(tbfs.first?.handle == "1:")
@@ -144,7 +144,7 @@ struct NetlinkSocketImpairmentTests {
                 .status == 0)
             try pair.socket.clearImpairment(on: link)
             #expect(try QdiscWitness.root(ns, link)?.kind == "htb")
-            try pair.socket.setImpairment(Impairment(rateBytesPerSecond: 125_000), on: link)
+            try pair.socket.setImpairment(QdiscImpairment(rateBytesPerSecond: 125_000), on: link)
             let root = try QdiscWitness.root(ns, link)
             #expect(root?.kind == "tbf")
             #expect(root?.handle == "1:")
@@ -162,31 +162,31 @@ struct NetlinkSocketImpairmentTests {
             let suffix = "in namespace \(ns[0])"
 
             expectError("cannot set impairment (delay 20ms) on \(missing) \(suffix): No such device") {
-                try socket.setImpairment(Impairment(delayMicroseconds: 20_000), on: missing)
+                try socket.setImpairment(QdiscImpairment(delayMicroseconds: 20_000), on: missing)
             }
             expectError("cannot set impairment (rate 1mbit) on \(missing) \(suffix): No such device") {
-                try socket.setImpairment(Impairment(rateBytesPerSecond: 125_000), on: missing)
+                try socket.setImpairment(QdiscImpairment(rateBytesPerSecond: 125_000), on: missing)
             }
             expectError("cannot clear impairment on \(missing) \(suffix): No such device") {
                 try socket.clearImpairment(on: missing)
             }
             expectError("cannot set impairment (loss 150%) on \(a) \(suffix): "
                         + "loss must be between 0 and 100 percent, not 150") {
-                try socket.setImpairment(Impairment(lossPercent: 150), on: a)
+                try socket.setImpairment(QdiscImpairment(lossPercent: 150), on: a)
             }
             expectError("cannot set impairment (loss -1%) on \(a) \(suffix): "
                         + "loss must be between 0 and 100 percent, not -1") {
-                try socket.setImpairment(Impairment(lossPercent: -1), on: a)
+                try socket.setImpairment(QdiscImpairment(lossPercent: -1), on: a)
             }
             expectError("cannot set impairment (jitter 5ms) on \(a) \(suffix): jitter requires a delay") {
-                try socket.setImpairment(Impairment(jitterMicroseconds: 5000), on: a)
+                try socket.setImpairment(QdiscImpairment(jitterMicroseconds: 5000), on: a)
             }
             expectError("cannot set impairment (rate 0bit) on \(a) \(suffix): "
                         + "rate must be 1 to 2147483647 bytes per second") {
-                try socket.setImpairment(Impairment(rateBytesPerSecond: 0), on: a)
+                try socket.setImpairment(QdiscImpairment(rateBytesPerSecond: 0), on: a)
             }
             expectError("cannot set impairment (delay 200s) on \(a) \(suffix): delay must be at most 100s") {
-                try socket.setImpairment(Impairment(delayMicroseconds: 200_000_000), on: a)
+                try socket.setImpairment(QdiscImpairment(delayMicroseconds: 200_000_000), on: a)
             }
             // Refused inputs change nothing.
             #expect(try QdiscWitness.root(ns[0], a)?.kind == defaultKind)
@@ -202,10 +202,10 @@ struct NetlinkSocketImpairmentTests {
             let defaultKind = try QdiscWitness.root(ns[0], a)?.kind
             expectError("cannot set impairment (delay 20ms, loss 1%) on \(a) in namespace \(ns[0]): "
                         + "the kernel has no netem qdisc (sch_netem)") {
-                try socket.setImpairment(Impairment(delayMicroseconds: 20_000, lossPercent: 1), on: a)
+                try socket.setImpairment(QdiscImpairment(delayMicroseconds: 20_000, lossPercent: 1), on: a)
             }
             #expect(try QdiscWitness.root(ns[0], a)?.kind == defaultKind)
-            try socket.setImpairment(Impairment(rateBytesPerSecond: 125_000), on: a)
+            try socket.setImpairment(QdiscImpairment(rateBytesPerSecond: 125_000), on: a)
             #expect(try QdiscWitness.root(ns[0], a)?.kind == "tbf")
             try socket.clearImpairment(on: a)
             #expect(try QdiscWitness.root(ns[0], a)?.kind == defaultKind)
@@ -213,15 +213,15 @@ struct NetlinkSocketImpairmentTests {
     }
 
     @Test func descriptions() {
-        #expect(Impairment(delayMicroseconds: 20_000, jitterMicroseconds: 500, lossPercent: 0.5,
+        #expect(QdiscImpairment(delayMicroseconds: 20_000, jitterMicroseconds: 500, lossPercent: 0.5,
                            rateBytesPerSecond: 125_000).description
                 == "delay 20ms, jitter 500us, loss 0.5%, rate 1mbit")
-        #expect(Impairment(delayMicroseconds: 1_500, rateBytesPerSecond: 1000).description
+        #expect(QdiscImpairment(delayMicroseconds: 1_500, rateBytesPerSecond: 1000).description
                 == "delay 1.5ms, rate 8kbit")
-        #expect(Impairment().description == "none")
-        #expect(Impairment().isEmpty)
-        #expect(Impairment(lossPercent: 100).validationError == nil)
-        #expect(Impairment(lossPercent: .nan).validationError != nil)
+        #expect(QdiscImpairment().description == "none")
+        #expect(QdiscImpairment().isEmpty)
+        #expect(QdiscImpairment(lossPercent: 100).validationError == nil)
+        #expect(QdiscImpairment(lossPercent: .nan).validationError != nil)
     }
 }
 

@@ -1,7 +1,8 @@
 /// What a lab link does to the packets it sends: delay, jitter and random loss (the kernel's netem qdisc)
 /// and/or a rate limit (tbf). nil fields are not impaired; an impairment with every field nil is none.
-/// Applied with `NetlinkSocket.setImpairment(_:on:)`, which acts on the link's egress only.
-public struct Impairment: Sendable, Equatable, CustomStringConvertible {
+/// Applied with `NetlinkSocket.setImpairment(_:on:)`, which acts on the link's egress only. (The
+/// same idea applied by a port itself, where the kernel has no netem, is `VSwitchCore.Impairment`.)
+public struct QdiscImpairment: Sendable, Equatable, CustomStringConvertible {
     /// Added one-way delay, in microseconds (at most `maximumDelayMicroseconds`).
     public var delayMicroseconds: UInt32?
     /// Random variation of the delay (+/-), in microseconds; requires a delay.
