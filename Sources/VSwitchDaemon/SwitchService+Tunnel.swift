@@ -81,15 +81,22 @@ extension SwitchService {
             }
             peers.append(key)
         }
-        let privateKey: SecurePrivateKey
-        do { privateKey = SecurePrivateKey(try SecureKeyFile.loadKey(path: keyPath)) } catch { throw fail("\(error)") }
-        try checkPeers(peers, against: privateKey, keyPath: keyPath)
-        var presharedKey: SecureKey?
-        if let pskPath = spec.pskFile {
-            do { presharedKey = try SecureKeyFile.loadKey(path: pskPath) } catch { throw fail("\(error)") }
-        }
+        let (privateKey, presharedKey) = try loadSecureKeys(keyFile: keyPath, pskFile: spec.pskFile, peers: peers)
         return SecureConfiguration(privateKey: privateKey, peers: peers, presharedKey: presharedKey, cipher: cipher,
                                    timers: .fromEnvironment())
+    }
+
+    /// The private key in `keyFile` (checked against the remotes' public keys `peers`) and the
+    /// pre-shared key in `pskFile`, if any: at add-port, at each start, and on SIGHUP.
+    private func loadSecureKeys(keyFile: String, pskFile: String?, peers: [SecurePublicKey]) throws -> (SecurePrivateKey, SecureKey?) {
+        let privateKey: SecurePrivateKey
+        do { privateKey = SecurePrivateKey(try SecureKeyFile.loadKey(path: keyFile)) } catch { throw fail("\(error)") }
+        try checkPeers(peers, against: privateKey, keyPath: keyFile)
+        var presharedKey: SecureKey?
+        if let pskFile {
+            do { presharedKey = try SecureKeyFile.loadKey(path: pskFile) } catch { throw fail("\(error)") }
+        }
+        return (privateKey, presharedKey)
     }
 
     /// Refuses remotes named by this site's own public key (a tunnel to itself) or by its private
@@ -143,14 +150,8 @@ extension SwitchService {
             for port in bridge.ports {
                 guard let tunnel = port.device as? UDPTunnelPort, port.spec.encap == "secure", let path = port.spec.keyFile else { continue }
                 do {
-                    let privateKey: SecurePrivateKey
-                    do { privateKey = SecurePrivateKey(try SecureKeyFile.loadKey(path: path)) } catch { throw fail("\(error)") }
                     let peers = (port.spec.peerKeys ?? []).compactMap { SecurePublicKey(base64: $0) }
-                    try checkPeers(peers, against: privateKey, keyPath: path)
-                    var presharedKey: SecureKey?
-                    if let pskPath = port.spec.pskFile {
-                        do { presharedKey = try SecureKeyFile.loadKey(path: pskPath) } catch { throw fail("\(error)") }
-                    }
+                    let (privateKey, presharedKey) = try loadSecureKeys(keyFile: path, pskFile: port.spec.pskFile, peers: peers)
                     let handle = Handover((tunnel, privateKey, presharedKey))
                     bridge.dataPlane.perform { _ in
                         let (tunnel, privateKey, presharedKey) = handle.value
