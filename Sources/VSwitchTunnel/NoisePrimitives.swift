@@ -1,5 +1,6 @@
 import CAEAD
 import Crypto
+import Glibc
 
 /// The primitives of `Noise_IKpsk2_25519_ChaChaPoly_SHA256`, all from swift-crypto: SHA-256,
 /// HMAC-SHA-256, HKDF as Noise defines it, X25519 and ChaCha20-Poly1305 with Noise's nonce.
@@ -85,14 +86,9 @@ enum Noise {
     /// earlier, by copy-on-write, are not reached).
     static func wipe(_ b: inout [UInt8]) {
         b.withUnsafeMutableBytes { raw in
-            if let base = raw.baseAddress { memsetZero(base, raw.count) }
+            // glibc's explicit_bzero: a store the optimiser may not remove.
+            if let base = raw.baseAddress { explicit_bzero(base, raw.count) }
         }
-    }
-
-    static func memsetZero(_ p: UnsafeMutableRawPointer, _ n: Int) {
-        // A volatile-style loop the optimiser keeps: written through an opaque pointer.
-        let bytes = p.assumingMemoryBound(to: UInt8.self)
-        for i in 0..<n { bytes[i] = 0 }
     }
 
     /// TAI64N of a wall-clock time: 2^62 + 10 + seconds (8 bytes), nanoseconds (4 bytes), big-endian.

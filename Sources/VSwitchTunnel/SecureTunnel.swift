@@ -138,7 +138,6 @@ public final class SecureTunnel {
     public let incarnation: UInt64
     private var timers: SecureTimers { configuration.timers }
     private let cipherByte: UInt8
-    private var localPublic: [UInt8]
     private var ownMAC1Key: [UInt8]
     private var ownCookieKey: [UInt8]
     private var psk: [UInt8]
@@ -219,7 +218,7 @@ public final class SecureTunnel {
         self.incarnation = incarnation
         self.wallClock = wallClock
         cipherByte = configuration.cipher.rawValue
-        localPublic = configuration.privateKey.publicKey.bytes
+        let localPublic = configuration.privateKey.publicKey.bytes
         ownMAC1Key = SecureHandshake.mac1Key(for: localPublic)
         ownCookieKey = SecureHandshake.cookieKey(for: localPublic)
         psk = configuration.presharedKey?.withUnsafeBytes { Array($0) } ?? [UInt8](repeating: 0, count: 32)
@@ -258,7 +257,7 @@ public final class SecureTunnel {
         configuration.presharedKey = presharedKey
         Noise.wipe(&psk)
         psk = newPSK
-        localPublic = privateKey.publicKey.bytes
+        let localPublic = privateKey.publicKey.bytes
         ownMAC1Key = SecureHandshake.mac1Key(for: localPublic)
         ownCookieKey = SecureHandshake.cookieKey(for: localPublic)
         for p in peers.indices {
