@@ -94,6 +94,8 @@ public final class UDPTunnelPort: DevicePort, LearningPort, BufferingPort, Timed
     var handshakeTokens = UDPTunnelPort.handshakeBurst
     var handshakeTokensAt: UInt64 = 0
     var handshakesPaused = false
+    /// When the handshake socket was last read (ns).
+    var lastHandshakeRead: UInt64 = 0
     static let hsMessages = 8
     let hsStarts: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     let hsCapacities: UnsafeMutablePointer<UInt32>
