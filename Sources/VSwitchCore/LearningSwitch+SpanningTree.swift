@@ -34,9 +34,9 @@ extension LearningSwitch {
     public func stopSpanningTree() {
         guard spanningTree != nil else { return }
         spanningTree = nil
-        for n in attachedPorts { portStates[n] = 0 }
-        bpduCount.pointee = 0
-        rebuildFloodPorts()
+        for n in attachedPorts { ports.forwardingStates[n] = 0 }
+        inbox.count.pointee = 0
+        floodSet.rebuild(states: ports.forwardingStates)
     }
 
     public var spanningTreeStatus: SpanningTree.Status? { spanningTree?.status }
@@ -50,9 +50,9 @@ extension LearningSwitch {
 
     /// Sets port `number`'s spanning-tree parameters (kept while the tree is off, too).
     public func setSpanningTreeParameters(_ parameters: SpanningTree.PortParameters, for number: PortNumber) {
-        guard number >= 0, number < Self.maxPorts, isAttached[number] else { return }
+        guard isValid(number) else { return }
         var p = parameters
-        if ports[number] is any LayerThreePort { p.sendsBPDUs = false }
+        if devices[number] is any LayerThreePort { p.sendsBPDUs = false }
         spanningTreeParameters[number] = p
         if let stp = spanningTree {
             stp.setPortParameters(number, p)
@@ -68,7 +68,7 @@ extension LearningSwitch {
     public func serviceSpanningTree(now: UInt64) {
         guard let stp = spanningTree else { return }
         for n in attachedPorts {
-            let up = (ports[n] as? any LinkStatePort)?.isLinkUp ?? true
+            let up = (devices[n] as? any LinkStatePort)?.isLinkUp ?? true
             if up != stp.isEnabled(n) {
                 stp.setEnabled(n, up)
                 // A port that goes down loses what it learned at once, as a bridge does.
@@ -86,28 +86,18 @@ extension LearningSwitch {
     }
 
     func addToSpanningTree(_ n: PortNumber, _ stp: SpanningTree) {
-        portStates[n] = SpanningTree.ForwardingState.discarding.rawValue
+        ports.forwardingStates[n] = SpanningTree.ForwardingState.discarding.rawValue
         var p = spanningTreeParameters[n] ?? SpanningTree.PortParameters()
-        if ports[n] is any LayerThreePort { p.sendsBPDUs = false }
+        if devices[n] is any LayerThreePort { p.sendsBPDUs = false }
         stp.addPort(n, parameters: p)
-        stp.setEnabled(n, (ports[n] as? any LinkStatePort)?.isLinkUp ?? true)
-        rebuildFloodPorts()
+        stp.setEnabled(n, (devices[n] as? any LinkStatePort)?.isLinkUp ?? true)
+        floodSet.rebuild(states: ports.forwardingStates)
     }
 
     /// Forgets what was learned on port `n`: its table entries, and a tunnel's MAC -> remote cache.
     func flushLearned(_ n: PortNumber) {
         table.flush(port: n)
-        (ports[n] as? any LearningPort)?.forgetLearned()
-    }
-
-    /// The flood set: attached ports that forward, in attach order.
-    func rebuildFloodPorts() {
-        var k = 0
-        for a in 0..<attachedCount.pointee where portStates[attached[a]] == 0 {
-            floodPorts[k] = attached[a]
-            k += 1
-        }
-        floodCount.pointee = k
+        (devices[n] as? any LearningPort)?.forgetLearned()
     }
 
     /// Takes what the tree decided: port states, flushes, BPDUs to send.
@@ -115,95 +105,51 @@ extension LearningSwitch {
         var changed = false
         for n in attachedPorts {
             let state = stp.state(of: n)
-            if portStates[n] != state.rawValue {
-                portStates[n] = state.rawValue
+            if ports.forwardingStates[n] != state.rawValue {
+                ports.forwardingStates[n] = state.rawValue
                 changed = true
                 if spanningTreeEvents.count < 256 { spanningTreeEvents.append(SpanningTreeEvent(port: n, state: state, role: stp.role(of: n))) }
             }
         }
-        if changed { rebuildFloodPorts() }
+        if changed { floodSet.rebuild(states: ports.forwardingStates) }
         for n in stp.takeFlushes() { flushLearned(n) }
         guard let batch = bpduBatch else { return }
         var index: UInt16 = 0
         for (n, frame) in stp.takeTransmits() {
-            guard n < Self.maxPorts, isAttached[n], let port = ports[n] else { continue }
+            guard isValid(n), let port = devices[n] else { continue }
             batch.reset()
             batch.append(frame)
-            if captureCount.pointee != 0, let ring = captures[n] { Self.copy(batch, all: 1, into: ring, now: now) }
-            port.transmit(batch, indices: &index, count: 1, counters: &portCounters[n])
+            if path.pointee.captureCount != 0, let ring = captures[n] { Self.copy(batch, all: 1, into: ring, now: now) }
+            var counters = ports.counters(n)
+            port.transmit(batch, indices: &index, count: 1, counters: &counters)
         }
-    }
-
-    /// Notes frame `f` of the batch as sent to a reserved link-local group, for `linkLocal` after
-    /// the loop (two stores: the per-frame loops stay free of calls).
-    @inlinable @inline(__always)
-    func deferLinkLocal(_ f: Int) {
-        let n = linkLocalCount.pointee
-        linkLocalFrames[n] = UInt16(truncatingIfNeeded: f)
-        linkLocalCount.pointee = n &+ 1
     }
 
     /// The frames of `batch` for a reserved link-local group: a BPDU goes to the tree's inbox
     /// while the tree runs; anything else (LACP, LLDP, pause, or BPDUs with the tree off) is
     /// dropped as `link-local`, as the Linux bridge and OVS do.
     @usableFromInline @inline(never)
-    func linkLocal(_ batch: PacketBatch, from ingress: PortNumber, counters: UnsafeMutablePointer<PortCounters>) {
-        let frames = linkLocalCount.pointee
-        linkLocalCount.pointee = 0
+    func linkLocal(_ batch: PacketBatch, from ingress: PortNumber, counters: PortCounters) {
+        let frames = scratch.linkLocalCount.pointee
+        scratch.linkLocalCount.pointee = 0
         for i in 0..<frames {
-            let buffer = batch.buffers + Int(linkLocalFrames[i])
+            let buffer = batch.buffers + Int(scratch.linkLocalFrames[i])
             let dst = UInt64(bigEndian: UnsafeRawPointer(buffer.pointee.frame).loadUnaligned(as: UInt64.self)) &>> 16
-            let n = bpduCount.pointee
-            guard dst == SpanningTree.groupAddress, spanningTree != nil, n < Self.bpduSlots else {
-                counters.pointee.drop(.linkLocal)
+            guard dst == SpanningTree.groupAddress, spanningTree != nil,
+                  inbox.append(buffer.pointee.frame, length: buffer.pointee.length, port: ingress) else {
+                counters.drop(.linkLocal)
                 continue
             }
-            let length = min(buffer.pointee.length, Self.bpduSlotSize)
-            (bpduInbox + n * Self.bpduSlotSize).copyMemory(from: buffer.pointee.frame, byteCount: length)
-            bpduLengths[n] = length
-            bpduPorts[n] = ingress
-            bpduCount.pointee = n + 1
         }
     }
 
     /// Hands the BPDUs of the last batch to the tree.
     @usableFromInline
     func receiveBPDUs(now: UInt64) {
-        let n = bpduCount.pointee
-        bpduCount.pointee = 0
+        let n = inbox.count.pointee
+        inbox.count.pointee = 0
         guard let stp = spanningTree else { return }
-        for i in 0..<n {
-            stp.receive(frame: UnsafeRawBufferPointer(start: bpduInbox + i * Self.bpduSlotSize, count: bpduLengths[i]), on: bpduPorts[i])
-        }
+        for i in 0..<n { stp.receive(frame: inbox.frame(i), on: inbox.ports[i]) }
         applySpanningTree(stp, now: now)
-    }
-
-    /// A batch from a port that does not forward: BPDUs go to the tree, sources are learned in
-    /// the learning state, and every other frame is dropped (`stp-discarding`).
-    @usableFromInline
-    func processBlocked(_ batch: PacketBatch, from ingress: PortNumber, now: UInt64) {
-        let counters = portCounters + ingress
-        let learns = portStates[ingress] == SpanningTree.ForwardingState.learning.rawValue
-            && portOptions[ingress] & PortOptions.noLearning.rawValue == 0
-        let fresh = MACTable.Entry.value(port: ingress, isStatic: false, lastSeen: Self.seconds(now))
-        var rxBytes: UInt64 = 0
-        for f in 0..<batch.count {
-            let buffer = batch.buffers + f
-            rxBytes &+= UInt64(truncatingIfNeeded: buffer.pointee.length)
-            guard let (dst, src) = Self.addresses(of: buffer, counters: counters) else { continue }
-            if dst & 0xFFFF_FFFF_FFF0 == 0x0180_C200_0000 { deferLinkLocal(f); continue }
-            if learns {
-                var vlan: UInt16 = 0
-                if vlanPorts != 0 {
-                    let (tagged, vid) = Self.tag(of: buffer)
-                    if let v = classify(tagged: tagged, vid: vid, on: ingress) { vlan = v } else { counters.pointee.drop(.vlanFiltered); continue }
-                }
-                MACTable.learn(MACTable.key(mac: src, vlan: vlan), fresh: fresh, in: table.layout, state: table.state)
-            }
-            counters.pointee.drop(.stpDiscarding)
-        }
-        if linkLocalCount.pointee != 0 { linkLocal(batch, from: ingress, counters: counters) }
-        counters.pointee.rxPackets &+= UInt64(batch.count)
-        counters.pointee.rxBytes &+= rxBytes
     }
 }

@@ -1,5 +1,11 @@
 /// Why a frame was dropped. Every drop has one reason, and every reason has a counter.
+///
+/// The switch's own reasons come first; the reasons of particular port kinds (TUN's neighbour
+/// shim, the tunnels) follow from `firstPortKindReason` on. Counters are sized from `allCases`
+/// (`PortCounters.wordCount`), so a new reason is a new case, its name and its direction: nothing
+/// else to resize.
 public enum DropReason: Int, CaseIterable, Sendable {
+    // The switch and every device: framing, forwarding decisions, transmit queues.
     /// Shorter than an Ethernet header (14 bytes).
     case runt
     /// A header that claims more than the frame holds (a truncated 802.1Q tag).
@@ -25,6 +31,17 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case transmitQueueFull
     /// The frame does not fit the egress port.
     case transmitTooBig
+    /// A frame of a VLAN its ingress port does not carry (a tagged frame on an access port of
+    /// another VLAN, a VLAN not in a trunk's list, an untagged frame on a trunk without a native
+    /// VLAN), or bound for a port that does not carry its VLAN.
+    case vlanFiltered
+    /// Received on a port the spanning tree keeps discarding or learning (a blocked alternate or
+    /// backup port, or one still waiting to forward); BPDUs are not counted here.
+    case stpDiscarding
+    /// Known unicast bound for a port the spanning tree keeps from forwarding.
+    case stpBlocked
+
+    // Port kinds: the TUN port's neighbour shim, the UDP tunnels and their secure mode.
     /// A packet from an L3 port (TUN) whose next hop did not answer ARP or neighbour solicitation
     /// within a second, or that found the port's small hold queue full while it asked.
     case unresolved
@@ -47,15 +64,6 @@ public enum DropReason: Int, CaseIterable, Sendable {
     /// A secure data datagram naming no live session: sealed before a restart of this side, on
     /// an expired session, or noise.
     case unknownSession
-    /// A frame of a VLAN its ingress port does not carry (a tagged frame on an access port of
-    /// another VLAN, a VLAN not in a trunk's list, an untagged frame on a trunk without a native
-    /// VLAN), or bound for a port that does not carry its VLAN.
-    case vlanFiltered
-    /// Received on a port the spanning tree keeps discarding or learning (a blocked alternate or
-    /// backup port, or one still waiting to forward); BPDUs are not counted here.
-    case stpDiscarding
-    /// Known unicast bound for a port the spanning tree keeps from forwarding.
-    case stpBlocked
     /// A secure datagram sealed with another cipher than the port's (`--cipher`): the two ends
     /// are configured differently.
     case cipherMismatch
@@ -68,6 +76,13 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case handshakeLimited
     /// A frame for a secure remote without a session yet: a handshake is under way.
     case noSession
+
+    /// The first reason that belongs to a particular port kind (the per-port extension block of
+    /// `PortCounters`'s row).
+    public static let firstPortKindReason = DropReason.unresolved
+
+    /// Whether only some port kinds count this reason.
+    public var isPortKindReason: Bool { rawValue >= Self.firstPortKindReason.rawValue }
 
     public var name: String {
         switch self {
@@ -109,43 +124,99 @@ public enum DropReason: Int, CaseIterable, Sendable {
     }
 }
 
-/// Per-port counters, written only by the port's data-plane thread and read by snapshot.
-public struct PortCounters: Sendable, Equatable {
-    public var rxPackets: UInt64 = 0
-    public var rxBytes: UInt64 = 0
-    public var txPackets: UInt64 = 0
-    public var txBytes: UInt64 = 0
-    /// Reads the device failed (other than running dry).
-    public var rxErrors: UInt64 = 0
-    /// Writes the device refused (EINVAL, EIO, ...).
-    public var txErrors: UInt64 = 0
-    /// Drops by `DropReason.rawValue` (room for 32 reasons; a test checks they fit).
-    public var drops: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                       UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                       UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
-        = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-    public static let dropSlots = 32
+/// One port's counters: a view over a row of 64-bit words.
+///
+/// The row is `[rxPackets, rxBytes, txPackets, txBytes, rxErrors, txErrors]` followed by one word
+/// per `DropReason` (by raw value: the switch's reasons, then the port kinds' extension block), so
+/// it is sized from `DropReason.allCases` and a new reason needs no change here. A switch keeps its
+/// ports' rows in its `PortTable` and hands ports views of them; `PortCounters()` makes a view over
+/// a row of its own (tests, scratch), and `snapshot()` copies a live row into one (what the control
+/// plane reads, so it never shares memory the data plane writes).
+///
+/// Written only by the port's data-plane thread. A view is a pointer: copying one does not copy
+/// the counts (use `snapshot()` for that); `==` compares the counts.
+public struct PortCounters: @unchecked Sendable, Equatable {
+    @usableFromInline let words: UnsafeMutablePointer<UInt64>
+    /// Owns `words` for a view made by `init()` or `snapshot()`; nil for a row of a `PortTable`.
+    @usableFromInline let storage: Storage?
 
-    public init() {}
+    /// Words before the drop counters.
+    @inlinable static var fixedWords: Int { 6 }
+    /// Words per row: the fixed counters and one per drop reason.
+    public static let wordCount = 6 + DropReason.allCases.count
+
+    @usableFromInline final class Storage {
+        @usableFromInline let words: UnsafeMutablePointer<UInt64>
+        init() {
+            words = .allocate(capacity: PortCounters.wordCount)
+            words.initialize(repeating: 0, count: PortCounters.wordCount)
+        }
+        deinit { words.deallocate() }
+    }
+
+    /// Counters of their own, all zero.
+    public init() {
+        let s = Storage()
+        storage = s
+        words = s.words
+    }
+
+    /// A view over a row of `wordCount` words owned by someone else (a `PortTable`).
+    @inlinable
+    init(row: UnsafeMutablePointer<UInt64>) {
+        words = row
+        storage = nil
+    }
+
+    /// A copy of the counts, in a row of its own.
+    public func snapshot() -> PortCounters {
+        let copy = PortCounters()
+        copy.words.update(from: words, count: Self.wordCount)
+        return copy
+    }
+
+    /// Sets every count to zero.
+    public func reset() { words.update(repeating: 0, count: Self.wordCount) }
+
+    public var rxPackets: UInt64 {
+        @inlinable get { words[0] }
+        @inlinable nonmutating set { words[0] = newValue }
+    }
+    public var rxBytes: UInt64 {
+        @inlinable get { words[1] }
+        @inlinable nonmutating set { words[1] = newValue }
+    }
+    public var txPackets: UInt64 {
+        @inlinable get { words[2] }
+        @inlinable nonmutating set { words[2] = newValue }
+    }
+    public var txBytes: UInt64 {
+        @inlinable get { words[3] }
+        @inlinable nonmutating set { words[3] = newValue }
+    }
+    /// Reads the device failed (other than running dry).
+    public var rxErrors: UInt64 {
+        @inlinable get { words[4] }
+        @inlinable nonmutating set { words[4] = newValue }
+    }
+    /// Writes the device refused (EINVAL, EIO, ...).
+    public var txErrors: UInt64 {
+        @inlinable get { words[5] }
+        @inlinable nonmutating set { words[5] = newValue }
+    }
 
     @inlinable
-    public mutating func drop(_ reason: DropReason, count: UInt64 = 1) {
-        withUnsafeMutableBytes(of: &drops) { slots in
-            let offset = reason.rawValue &* 8
-            slots.storeBytes(of: slots.load(fromByteOffset: offset, as: UInt64.self) &+ count, toByteOffset: offset, as: UInt64.self)
-        }
+    public func drop(_ reason: DropReason, count: UInt64 = 1) {
+        let w = words + (Self.fixedWords &+ reason.rawValue)
+        w.pointee = w.pointee &+ count
     }
 
-    public func drops(_ reason: DropReason) -> UInt64 {
-        withUnsafeBytes(of: drops) { $0.load(fromByteOffset: reason.rawValue * 8, as: UInt64.self) }
-    }
+    public func drops(_ reason: DropReason) -> UInt64 { words[Self.fixedWords + reason.rawValue] }
 
     public var rxDrops: UInt64 { DropReason.allCases.filter { !$0.isTransmit }.reduce(0) { $0 &+ drops($1) } }
     public var txDrops: UInt64 { DropReason.allCases.filter { $0.isTransmit }.reduce(0) { $0 &+ drops($1) } }
 
     public static func == (a: PortCounters, b: PortCounters) -> Bool {
-        a.rxPackets == b.rxPackets && a.rxBytes == b.rxBytes && a.txPackets == b.txPackets && a.txBytes == b.txBytes
-            && a.rxErrors == b.rxErrors && a.txErrors == b.txErrors
-            && DropReason.allCases.allSatisfy { a.drops($0) == b.drops($0) }
+        a.words == b.words || (0..<wordCount).allSatisfy { a.words[$0] == b.words[$0] }
     }
 }

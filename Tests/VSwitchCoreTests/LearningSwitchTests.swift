@@ -229,11 +229,39 @@ import VSwitchTesting
 
 
 @Suite struct PortCounterTests {
-    @Test func everyDropReasonHasItsOwnSlot() {
-        #expect(DropReason.allCases.count <= PortCounters.dropSlots)
-        var c = PortCounters()
+    @Test func everyDropReasonHasItsOwnWord() {
+        #expect(PortCounters.wordCount == 6 + DropReason.allCases.count, "rows are sized from the reasons")
+        let c = PortCounters()
         for r in DropReason.allCases { c.drop(r, count: UInt64(r.rawValue + 1)) }
         for r in DropReason.allCases { #expect(c.drops(r) == UInt64(r.rawValue + 1), "\(r.name)") }
+        #expect(c.rxPackets == 0 && c.txPackets == 0 && c.rxErrors == 0 && c.txErrors == 0, "drops stay in their words")
         #expect(Set(DropReason.allCases.map(\.name)).count == DropReason.allCases.count, "names are distinct")
+    }
+
+    @Test func portKindReasonsFollowTheSwitchsOwn() {
+        let kinds = DropReason.allCases.map(\.isPortKindReason)
+        #expect(kinds == kinds.sorted { !$0 && $1 }, "one block of the switch's reasons, then the port kinds'")
+        #expect(DropReason.authenticationFailed.isPortKindReason && !DropReason.filtered.isPortKindReason)
+    }
+
+    @Test func snapshotsAreCopiesAndViewsAreNot() {
+        let live = PortCounters()
+        live.rxPackets = 5
+        let view = live
+        let copy = live.snapshot()
+        live.drop(.filtered)
+        #expect(view.drops(.filtered) == 1, "a view sees the row")
+        #expect(copy.drops(.filtered) == 0 && copy.rxPackets == 5, "a snapshot does not")
+        #expect(copy != live)
+        copy.drop(.filtered)
+        #expect(copy == live)
+    }
+
+    @Test func aSwitchHandsOutSnapshots() {
+        let (sw, ports) = makeSwitch(ports: 2)
+        _ = send(sw, ports, from: 0, [frame(MAC.broadcast, MAC.a)])
+        let before = sw.counters(0)!
+        _ = send(sw, ports, from: 0, [frame(MAC.broadcast, MAC.a)])
+        #expect(before.rxPackets == 1 && sw.counters(0)!.rxPackets == 2)
     }
 }
