@@ -9,7 +9,7 @@ public struct SpanningTreeEvent: Sendable, Equatable {
 /// MAC-table flushes of topology changes, link polling and the one-second tick.
 ///
 /// The data path sees the tree only as one state byte per port: a port that does not forward
-/// has its batches taken by `processBlocked` (BPDUs to the tree, learning in the learning state,
+/// has its batches forwarded under `BlockedPolicy` (BPDUs to the tree, learning in the learning state,
 /// everything else dropped as `stp-discarding`), is left out of the flood set, and has known
 /// unicast for it dropped at flush (`stp-blocked`). BPDUs are copied into a fixed inbox during
 /// the batch and handed to the tree after it, so the tree never changes a port mid-batch.

@@ -10,7 +10,7 @@
 ///   the native VLAN's untagged.
 public enum VLANMode: UInt8, Sendable {
     case none, access, trunk
-    /// In `LearningSwitch.frameVLANs`: the frame carries an 802.1Q tag as received.
+    /// In `BatchScratch.frameVLANs`: the frame carries an 802.1Q tag as received.
     public static let taggedBit: UInt16 = 0x8000
 }
 
