@@ -16,7 +16,6 @@ import VSwitchCore
 import VSwitchDataPlane
 import VSwitchPorts
 import VSwitchWire
-import VSwitchTunnel
 
 public final class SwitchService: @unchecked Sendable {
     final class ManagedPort {
@@ -53,9 +52,13 @@ public final class SwitchService: @unchecked Sendable {
     /// The control queue this service is confined to (for timers); set by the daemon.
     public var queue: DispatchQueue?
 
-    public init(store: StateStore, logger: Logger) {
+    /// Opens ports: the only code that knows their kinds.
+    let factory: any PortFactory
+
+    public init(store: StateStore, logger: Logger, factory: any PortFactory = SystemPortFactory()) {
         self.store = store
         self.logger = logger
+        self.factory = factory
     }
 
     // MARK: - Life cycle
@@ -67,27 +70,21 @@ public final class SwitchService: @unchecked Sendable {
         // A state file from before the spanning tree has no bridge addresses: the ones chosen now
         // are saved at once, so the bridge identifiers stay the same from this start on.
         let addressesChosen = state.bridges.contains { $0.settings.stpAddress == nil }
-        var ciphersNamed = false
-        defer { if addressesChosen || ciphersNamed { try? commit(undo: nil) } }
+        var specsUpgraded = false
+        defer { if addressesChosen || specsUpgraded { try? commit(undo: nil) } }
         for b in state.bridges {
             do {
                 let bridge = try makeBridge(b.name, settings: b.settings)
-                for var spec in b.ports {
-                    // A secure port saved without peer keys was made for version 1 of the secure
-                    // mode (one shared key), which is gone: it stays configured, refused, saying
-                    // how to move; it is never reinterpreted (its key file is no private key).
-                    if spec.type == "udp", spec.encap == "secure", spec.peerKeys == nil {
-                        let reason = Self.version1Refusal(spec.name)
-                        logger.error("cannot restore port \(spec.name) on \(b.name): \(reason)")
-                        bridge.ports.append(ManagedPort(spec: spec, device: nil, number: nil, status: "error: \(reason)", created: false))
+                for saved in b.ports {
+                    // A spec saved by an older vswitchd: opened as this one reads it, or kept
+                    // configured, refused, with the reason (the factory knows which).
+                    let spec: PortSpec
+                    do { spec = try factory.upgrade(saved) } catch {
+                        logger.error("cannot restore port \(saved.name) on \(b.name): \(error)")
+                        bridge.ports.append(ManagedPort(spec: saved, device: nil, number: nil, status: "error: \(error)", created: false))
                         continue
                     }
-                    // A secure port saved without a cipher was made when ChaCha20-Poly1305 was
-                    // the default (saved by name since): it keeps it.
-                    if spec.type == "udp", spec.encap == "secure", spec.cipher == nil {
-                        spec.cipher = SecureCipher.chacha20Poly1305.name
-                        ciphersNamed = true
-                    }
+                    if spec != saved { specsUpgraded = true }
                     do {
                         bridge.ports.append(try openPort(spec, on: bridge))
                     } catch {
@@ -156,41 +153,15 @@ public final class SwitchService: @unchecked Sendable {
 
     func addPort(_ p: AddPortParams) throws -> OK {
         let bridge = try lookup(p.bridge)
-        var spec = p.port
-        // The cipher a secure port gets is saved by name, so a later change of the default
-        // cannot change a port's cipher under its peer.
-        if spec.type == "udp", spec.encap == "secure", spec.cipher == nil { spec.cipher = SecureCipher.default.name }
-        try validateName(spec.name, what: "port", maxLength: 15)
-        if bridge.ports.contains(where: { $0.spec.name == spec.name }) {
+        try validateName(p.port.name, what: "port", maxLength: 15)
+        if bridge.ports.contains(where: { $0.spec.name == p.port.name }) {
             if p.mayExist == true { return OK() }
-            throw fail("port \(spec.name) already exists on bridge \(p.bridge)")
+            throw fail("port \(p.port.name) already exists on bridge \(p.bridge)")
         }
-        if let other = bridges.values.first(where: { b in b.ports.contains { $0.spec.name == spec.name } }) {
-            throw fail("port \(spec.name) already exists on bridge \(other.name)")
+        if let other = bridges.values.first(where: { b in b.ports.contains { $0.spec.name == p.port.name } }) {
+            throw fail("port \(p.port.name) already exists on bridge \(other.name)")
         }
-        // An internal port is the switch's own interface on the host (the Linux br0): a TAP
-        // that vswitchd creates and configures, like any TAP port.
-        guard Self.portTypes.contains(spec.type) else {
-            throw fail("unknown port type \(spec.type) (known: \(Self.portTypes.joined(separator: ", ")))")
-        }
-        if spec.type == "pcap", spec.addr != nil || spec.mtu != nil || spec.mac != nil {
-            throw fail("a pcap port binds an existing interface as it is: --addr, --mtu and --mac do not apply")
-        }
-        if spec.type == "udp" {
-            if spec.addr != nil || spec.mtu != nil || spec.mac != nil { throw fail("a udp port is a socket, not a device: --addr, --mtu and --mac do not apply") }
-        } else if spec.local != nil || spec.remotes != nil || spec.vni != nil || spec.encap != nil || spec.keyFile != nil
-                    || spec.peerKeys != nil || spec.pskFile != nil || spec.cipher != nil || spec.datapath != nil {
-            throw fail("--local, --remote, --vni, --encap, --key-file, --peer-key, --psk-file, --cipher and --datapath apply to udp ports only")
-        }
-        if let mtu = spec.mtu, !(68...65_521).contains(mtu) { throw fail("invalid mtu \(mtu) (68-65521)") }
-        if let mac = spec.mac {
-            guard let m = MACAddress(mac), !m.isMulticast, !m.isZero else { throw fail("invalid mac \(mac) (a unicast MAC like 02:00:00:00:00:01)") }
-        }
-        if let addr = spec.addr, !isCIDR(addr) { throw fail("invalid addr \(addr) (an address with prefix length, like 198.18.0.1/24)") }
-        if let peers = spec.peers {
-            guard spec.type == "tun" else { throw fail("--peer applies to tun ports only") }
-            for peer in peers where !isCIDR(peer) { throw fail("invalid peer \(peer) (an address with prefix length, like 198.18.5.2/24)") }
-        }
+        let spec = try factory.validate(p.port)
         let port = try openPort(spec, on: bridge)
         bridge.ports.append(port)
         try commit {
@@ -460,7 +431,7 @@ public final class SwitchService: @unchecked Sendable {
         let vlan = (behaviour.vlanMode, behaviour.vlanTag, behaviour.trunks)
         var stp = behaviour.stp
         // A multipoint tunnel is a shared segment: no proposal/agreement handshake on it.
-        if (port.spec.remotes?.count ?? 0) > 1 { stp.pointToPoint = false }
+        if (port.device as? any TunnelPort)?.isMultipoint == true { stp.pointToPoint = false }
         let stpParameters = stp
         let applied = bridge.dataPlane.perform { dp -> Bool in
             dp.switching.setSpanningTreeParameters(stpParameters, for: n)
@@ -510,9 +481,9 @@ public final class SwitchService: @unchecked Sendable {
     }
 
     func openPort(_ spec: PortSpec, on bridge: ManagedBridge) throws -> ManagedPort {
-        let tap = try openDevice(spec)
+        let tap = try factory.open(spec)
         // Not yet attached: the control plane may still configure it directly.
-        if let tunnel = tap as? UDPTunnelPort { tunnel.ageingSeconds = UInt32(bridge.settings.ageingTime) }
+        if let ageing = tap as? any AgeingPort { ageing.ageingSeconds = UInt32(bridge.settings.ageingTime) }
         let handover = Handover<any VSwitchCore.Port>(tap)
         let number: PortNumber?
         do { number = try bridge.dataPlane.perform { dp in Result { try dp.attach(handover.value) } }.get() } catch {
@@ -531,40 +502,6 @@ public final class SwitchService: @unchecked Sendable {
         return port
     }
 
-    /// Opens and configures the device behind a port of any kind.
-    private func openDevice(_ spec: PortSpec) throws -> any DevicePort {
-        switch spec.type {
-        case "tap", "internal":
-            let tap: TAPPort
-            do { tap = try TAPPort(name: spec.name, namespace: spec.netns) } catch { throw fail("\(error)") }
-            do {
-                try tap.configure(mac: spec.mac.flatMap { MACAddress($0)?.octets }, mtu: spec.mtu, address: spec.addr)
-            } catch {
-                tap.close()
-                throw fail("cannot configure \(spec.name): \(error)")
-            }
-            return tap
-        case "pcap":
-            do { return try PcapPort(name: spec.name, namespace: spec.netns) } catch { throw fail("\(error)") }
-        case "udp":
-            return try openTunnel(spec)
-        case "tun":
-            let tun: TUNPort
-            do { tun = try TUNPort(name: spec.name, namespace: spec.netns, mac: spec.mac.flatMap(MACAddress.init), peers: spec.peers ?? []) } catch {
-                throw fail("\(error)")
-            }
-            do { try tun.configure(mtu: spec.mtu, address: spec.addr) } catch {
-                tun.close()
-                throw fail("cannot configure \(spec.name): \(error)")
-            }
-            return tun
-        default:
-            throw fail("unknown port type \(spec.type) (known: \(Self.portTypes.joined(separator: ", ")))")
-        }
-    }
-
-    static let portTypes = ["tap", "internal", "pcap", "tun", "udp"]
-
     func closePort(_ port: ManagedPort, on bridge: ManagedBridge) {
         if let n = port.number { bridge.dataPlane.perform { _ = $0.detach(n) } }
         port.number = nil
@@ -581,7 +518,7 @@ public final class SwitchService: @unchecked Sendable {
         bridge.settings = s
         let core = Self.coreSettings(s)
         let ageing = UInt32(s.ageingTime)
-        let tunnels = Handover(bridge.ports.compactMap { $0.device as? UDPTunnelPort })
+        let tunnels = Handover(bridge.ports.compactMap { $0.device as? any AgeingPort })
         bridge.dataPlane.perform { dp in
             dp.switching.apply(core)
             // A tunnel forgets which remote a MAC is behind as the switch forgets the MAC.
@@ -663,14 +600,6 @@ public final class SwitchService: @unchecked Sendable {
 
     private func parseSwitch(_ s: String) -> Bool? {
         switch s.lowercased() { case "on", "true", "yes", "1": true; case "off", "false", "no", "0": false; default: nil }
-    }
-
-    private func isCIDR(_ s: String) -> Bool {
-        let parts = s.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let len = Int(parts[1]) else { return false }
-        if IPv4Address(String(parts[0])) != nil { return (0...32).contains(len) }
-        if IPv6Address(String(parts[0])) != nil { return (0...128).contains(len) }
-        return false
     }
 
     func fail(_ message: String) -> JSONRPC.ErrorObject { .init(code: .failed, message: message) }
