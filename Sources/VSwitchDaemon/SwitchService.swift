@@ -200,7 +200,7 @@ public final class SwitchService: @unchecked Sendable {
             let fdbSize = b.dataPlane.perform { $0.switching.table.count }
             return BridgeInfo(name: name, settings: b.settings, ports: b.ports.map { p in
                 PortInfo(name: p.spec.name, type: p.spec.type, netns: p.spec.netns, addr: p.spec.addr, mtu: p.spec.mtu,
-                         mac: p.spec.mac, created: p.created, status: p.status, settings: p.spec.settings, peers: p.spec.peers,
+                         mac: p.spec.mac, created: p.created, status: p.status, settings: p.spec.settings?.dictionary, peers: p.spec.peers,
                          tunnel: tunnelInfo(p, on: b))
             }, fdbSize: fdbSize)
         })
@@ -312,31 +312,25 @@ public final class SwitchService: @unchecked Sendable {
     func setPort(_ p: SetPortParams) throws -> OK {
         let bridge = try lookup(p.bridge)
         guard let port = bridge.ports.first(where: { $0.spec.name == p.port }) else { throw fail("no port \(p.port) on bridge \(p.bridge)") }
-        var merged = port.spec.settings ?? [:]
-        // A new vlan-mode starts the port's VLAN settings afresh: keys it does not repeat go
-        // (vlan-mode=none removes them all).
-        if let mode = p.settings["vlan-mode"] {
-            for key in ["tag", "trunks"] where p.settings[key] == nil { merged[key] = nil }
-            if mode == "none" { merged["vlan-mode"] = nil }
-        }
-        for (k, v) in p.settings where !(k == "vlan-mode" && v == "none") { merged[k] = v }
-        let behaviour = try Self.behaviour(from: merged)
         let previous = port.spec.settings
+        let merged = (previous ?? PortSettings()).merging(p.settings)
+        let behaviour = try Self.behaviour(from: merged)
         port.spec.settings = merged.isEmpty ? nil : merged
-        try applySettings(of: port, on: bridge, behaviour)
+        do { try applySettings(of: port, on: bridge, behaviour) } catch {
+            port.spec.settings = previous
+            _ = try? applySettings(of: port, on: bridge, Self.behaviour(from: previous ?? PortSettings()))
+            throw error
+        }
         try commit {
             port.spec.settings = previous
-            _ = try? self.applySettings(of: port, on: bridge, Self.behaviour(from: previous ?? [:]))
+            _ = try? self.applySettings(of: port, on: bridge, Self.behaviour(from: previous ?? PortSettings()))
         }
-        logger.info("port \(p.port) on \(p.bridge): \(merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+        logger.info("port \(p.port) on \(p.bridge): \(merged)")
         return OK()
     }
 
-    /// Port settings vswitchd knows: impairments, `learning`, `isolated`, limits and 802.1Q.
-    static let knownPortKeys = ["delay", "jitter", "loss", "rate", "learning", "isolated", "max-macs", "broadcast-limit",
-                                "vlan-mode", "tag", "trunks", "stp-cost", "stp-port-priority", "stp-edge"]
-
-    /// What a port's settings mean: its impairment and its switch options.
+    /// What a port's settings mean to the core: its impairment, switch options, limits, 802.1Q
+    /// and spanning-tree parameters.
     struct PortBehaviour: Equatable {
         var impairment = Impairment()
         var options: LearningSwitch.PortOptions = []
@@ -352,74 +346,32 @@ public final class SwitchService: @unchecked Sendable {
         var stp = SpanningTree.PortParameters()
     }
 
-    static func behaviour(from settings: [String: String]) throws -> PortBehaviour {
+    /// The one mapping from a port's settings (checked here: the rules between keys) to core values.
+    static func behaviour(from s: PortSettings) throws -> PortBehaviour {
+        do { try s.validate() } catch { throw JSONRPC.ErrorObject(code: .failed, message: error.description) }
         var b = PortBehaviour()
-        func fail(_ m: String) -> JSONRPC.ErrorObject { .init(code: .failed, message: m) }
-        for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
-            switch key {
-            case "delay", "jitter":
-                guard case .success(let us) = ValueSyntax.duration(value) else {
-                    throw fail("invalid \(key) \(value) (a duration like 20ms, 500us or 1s)")
-                }
-                if key == "delay" { b.impairment.delayNanoseconds = UInt64(us) * 1000 } else { b.impairment.jitterNanoseconds = UInt64(us) * 1000 }
-            case "loss":
-                guard let pct = ValueSyntax.percent(value), (0...100).contains(pct) else { throw fail("invalid loss \(value) (a percentage, 0-100%)") }
-                b.impairment.lossPPM = UInt32((pct * 10_000).rounded())
-            case "rate":
-                if value == "0" || value == "none" { b.impairment.rateBytesPerSecond = 0; continue }
-                guard case .success(let bps) = ValueSyntax.rate(value) else { throw fail("invalid rate \(value) (like 100mbit, 1gbit or 64kbps; 0 for none)") }
-                b.impairment.rateBytesPerSecond = bps
-            case "broadcast-limit":
-                guard let n = UInt64(value), n <= 100_000_000 else { throw fail("invalid broadcast-limit \(value) (frames per second, 0 for none)") }
-                b.broadcastLimit = n
-            case "max-macs":
-                guard let n = Int(value), (0...16_777_216).contains(n) else { throw fail("invalid max-macs \(value) (0-16777216; 0 for no port limit)") }
-                b.maxMACs = n
-            case "vlan-mode":
-                switch value {
-                case "access": b.vlanMode = .access
-                case "trunk": b.vlanMode = .trunk
-                case "none", "": b.vlanMode = .none
-                default: throw fail("invalid vlan-mode \(value) (access, trunk or none)")
-                }
-            case "tag":
-                guard let v = UInt16(value), (1...4094).contains(v) else { throw fail("invalid tag \(value) (a VLAN, 1-4094)") }
-                b.vlanTag = v
-            case "trunks":
-                guard let list = ValueSyntax.vlanList(value) else { throw fail("invalid trunks \(value) (VLANs 1-4094, like 10,20,30-39)") }
-                b.trunks = list
-            case "stp-cost":
-                guard let n = UInt32(value), (1...200_000_000).contains(n) else { throw fail("invalid stp-cost \(value) (1-200000000)") }
-                b.stp.pathCost = n
-            case "stp-port-priority":
-                guard let n = UInt8(value), n <= 240, n % 16 == 0 else { throw fail("invalid stp-port-priority \(value) (0-240, in steps of 16)") }
-                b.stp.priority = n
-            case "stp-edge":
-                switch value {
-                case "auto": b.stp.adminEdge = false; b.stp.autoEdge = true
-                case "on": b.stp.adminEdge = true; b.stp.autoEdge = true
-                case "off": b.stp.adminEdge = false; b.stp.autoEdge = false
-                default: throw fail("invalid stp-edge \(value) (auto, on or off)")
-                }
-            case "learning", "isolated":
-                guard let on = ValueSyntax.boolean(value) else { throw fail("invalid \(key) \(value) (on or off)") }
-                if key == "learning" && !on { b.options.insert(.noLearning) }
-                if key == "isolated" && on { b.options.insert(.isolated) }
-            default:
-                throw fail("unknown port setting \(key) (known: \(knownPortKeys.joined(separator: ", ")))")
-            }
+        b.impairment.delayNanoseconds = UInt64(s.delayMicroseconds ?? 0) * 1000
+        b.impairment.jitterNanoseconds = UInt64(s.jitterMicroseconds ?? 0) * 1000
+        b.impairment.lossPPM = s.lossPPM ?? 0
+        b.impairment.rateBytesPerSecond = s.rateBytesPerSecond ?? 0
+        if s.learning == false { b.options.insert(.noLearning) }
+        if s.isolated == true { b.options.insert(.isolated) }
+        b.maxMACs = s.maxMACs ?? 0
+        b.broadcastLimit = s.broadcastLimit ?? 0
+        switch s.effectiveVLANMode {
+        case .access: b.vlanMode = .access
+        case .trunk: b.vlanMode = .trunk
+        case .none: b.vlanMode = .none
         }
-        if b.impairment.jitterNanoseconds > b.impairment.delayNanoseconds { throw fail("jitter must not exceed delay") }
-        // As in ovs-vsctl: a tag alone makes an access port, a trunk list alone a trunk.
-        if settings["vlan-mode"] == nil {
-            if !b.trunks.isEmpty { b.vlanMode = .trunk } else if b.vlanTag != 0 { b.vlanMode = .access }
-        }
-        switch b.vlanMode {
-        case .access where b.vlanTag == 0: throw fail("vlan-mode=access needs tag=N (the port's VLAN)")
-        case .access where !b.trunks.isEmpty: throw fail("an access port carries one VLAN: use tag=N without trunks")
-        case .trunk where b.trunks.isEmpty && b.vlanTag == 0: throw fail("vlan-mode=trunk needs trunks=LIST (and tag=N for a native VLAN)")
-        case .none where b.vlanTag != 0 || !b.trunks.isEmpty: throw fail("tag and trunks need vlan-mode access or trunk")
-        default: break
+        b.vlanTag = s.tag ?? 0
+        b.trunks = s.trunks ?? []
+        if let cost = s.stpCost { b.stp.pathCost = cost }
+        if let priority = s.stpPortPriority { b.stp.priority = priority }
+        switch s.stpEdge {
+        case .auto: b.stp.adminEdge = false; b.stp.autoEdge = true
+        case .on: b.stp.adminEdge = true; b.stp.autoEdge = true
+        case .off: b.stp.adminEdge = false; b.stp.autoEdge = false
+        case nil: break
         }
         return b
     }
@@ -495,7 +447,7 @@ public final class SwitchService: @unchecked Sendable {
             throw fail("bridge \(bridge.name) is full (\(LearningSwitch.maxPorts) ports)")
         }
         let port = ManagedPort(spec: spec, device: tap, number: number, status: "up", created: tap.created)
-        do { try applySettings(of: port, on: bridge, Self.behaviour(from: spec.settings ?? [:])) } catch {
+        do { try applySettings(of: port, on: bridge, Self.behaviour(from: spec.settings ?? PortSettings())) } catch {
             closePort(port, on: bridge)
             throw error
         }
