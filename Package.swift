@@ -85,6 +85,10 @@ let package = Package(
         .testTarget(name: "VSwitchTunnelTests", dependencies: ["VSwitchTunnel", "VSwitchWire", "VSwitchTesting", "CMallocCounter"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "VSwitchControlTests", dependencies: ["VSwitchControl"]),
+        // The daemon's requests over in-memory ports (an injected PortFactory): no root needed.
+        .testTarget(name: "VSwitchDaemonTests", dependencies: ["VSwitchDaemon", "VSwitchControl", "VSwitchCore", "VSwitchPorts",
+                                                           "VSwitchDataPlane", "VSwitchTesting", "VSwitchSystem",
+                                                           .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "VSwitchLabTests", dependencies: ["VSwitchLab"]),
         .testTarget(name: "IntegrationTests", dependencies: ["VSwitchControl", "VSwitchNetlink", "VSwitchSystem"]),
     ]

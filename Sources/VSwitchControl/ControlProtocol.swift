@@ -63,7 +63,7 @@ public struct PortSpec: Codable, Sendable, Equatable {
     public var mtu: Int?
     public var mac: String?
     /// Port settings (`set-port` KEY=VALUE), kept with the port and applied again on restart.
-    public var settings: [String: String]?
+    public var settings: PortSettings?
     /// `tun`: the addresses behind the TUN device (CIDRs) the port answers ARP/ND for.
     public var peers: [String]?
     /// `udp`: local ADDR:PORT, remotes ADDR:PORT (host names allowed), VNI, `vxlan` or `secure`,
@@ -86,7 +86,7 @@ public struct PortSpec: Codable, Sendable, Equatable {
     public var cipher: String?
     public var datapath: String?
     public init(name: String, type: String = "tap", netns: String? = nil, addr: String? = nil, mtu: Int? = nil, mac: String? = nil,
-                settings: [String: String]? = nil, peers: [String]? = nil, local: String? = nil, remotes: [String]? = nil,
+                settings: PortSettings? = nil, peers: [String]? = nil, local: String? = nil, remotes: [String]? = nil,
                 vni: Int? = nil, encap: String? = nil, keyFile: String? = nil, peerKeys: [String]? = nil, pskFile: String? = nil,
                 cipher: String? = nil, datapath: String? = nil) {
         self.name = name; self.type = type; self.netns = netns; self.addr = addr; self.mtu = mtu; self.mac = mac
@@ -184,9 +184,10 @@ public struct FDBEntryParams: Codable, Sendable {
 public struct SetPortParams: Codable, Sendable {
     public var bridge: String
     public var port: String
-    /// KEY=VALUE pairs as the user typed them; the daemon validates keys and values.
-    public var settings: [String: String]
-    public init(bridge: String, port: String, settings: [String: String]) { self.bridge = bridge; self.port = port; self.settings = settings }
+    /// The change: the keys given, checked one by one (vswitchctl parses them before sending);
+    /// the daemon merges it into the port's settings and checks the result.
+    public var settings: PortSettings
+    public init(bridge: String, port: String, settings: PortSettings) { self.bridge = bridge; self.port = port; self.settings = settings }
 }
 
 public struct SetParams: Codable, Sendable {
@@ -281,7 +282,7 @@ public struct PortInfo: Codable, Sendable, Equatable {
     public var created: Bool
     /// "up", or the reason the port is not working (e.g. a namespace that vanished).
     public var status: String
-    /// Port settings from `set-port`.
+    /// Port settings from `set-port`, as KEY=VALUE (`PortSettings.dictionary`).
     public var settings: [String: String]?
     /// `tun`: the addresses answered for.
     public var peers: [String]?

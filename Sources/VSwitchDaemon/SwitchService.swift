@@ -9,6 +9,13 @@
 //
 // Every change follows one shape: validate, do it (undoing the steps done so far if a later one
 // fails), persist, reply. A change that cannot be persisted is undone and reported.
+//
+// One job per file: this one holds the registry, persisting (`commit`) and the shared checks;
+// `+Restore` (start-up from the state file), `+Bridges`, `+Ports` (ports are opened by the
+// injected `PortFactory`, the only code that knows port kinds), `+Settings` (`set`, `set-port`,
+// and the one mapping of `PortSettings` to core values), `+FDB`, `+Show` (`show`, `stats`),
+// `+Tunnels` (what ports with tunnel capabilities need), `+SpanningTree`, `+BridgeNIC`,
+// `+Capture`, `+Metrics`, `+Dispatch` (JSON-RPC to methods).
 import Foundation
 import Logging
 import VSwitchControl
@@ -16,7 +23,6 @@ import VSwitchCore
 import VSwitchDataPlane
 import VSwitchPorts
 import VSwitchWire
-import VSwitchTunnel
 
 public final class SwitchService: @unchecked Sendable {
     final class ManagedPort {
@@ -53,66 +59,13 @@ public final class SwitchService: @unchecked Sendable {
     /// The control queue this service is confined to (for timers); set by the daemon.
     public var queue: DispatchQueue?
 
-    public init(store: StateStore, logger: Logger) {
+    /// Opens ports: the only code that knows their kinds.
+    let factory: any PortFactory
+
+    public init(store: StateStore, logger: Logger, factory: any PortFactory = SystemPortFactory()) {
         self.store = store
         self.logger = logger
-    }
-
-    // MARK: - Life cycle
-
-    /// Rebuilds the switches and ports of the saved state. A port that cannot be opened again
-    /// (its namespace is gone, say) stays configured, marked with the reason, and is logged.
-    public func restore() {
-        let state = store.load(logger: logger)
-        // A state file from before the spanning tree has no bridge addresses: the ones chosen now
-        // are saved at once, so the bridge identifiers stay the same from this start on.
-        let addressesChosen = state.bridges.contains { $0.settings.stpAddress == nil }
-        var ciphersNamed = false
-        defer { if addressesChosen || ciphersNamed { try? commit(undo: nil) } }
-        for b in state.bridges {
-            do {
-                let bridge = try makeBridge(b.name, settings: b.settings)
-                for var spec in b.ports {
-                    // A secure port saved without peer keys was made for version 1 of the secure
-                    // mode (one shared key), which is gone: it stays configured, refused, saying
-                    // how to move; it is never reinterpreted (its key file is no private key).
-                    if spec.type == "udp", spec.encap == "secure", spec.peerKeys == nil {
-                        let reason = Self.version1Refusal(spec.name)
-                        logger.error("cannot restore port \(spec.name) on \(b.name): \(reason)")
-                        bridge.ports.append(ManagedPort(spec: spec, device: nil, number: nil, status: "error: \(reason)", created: false))
-                        continue
-                    }
-                    // A secure port saved without a cipher was made when ChaCha20-Poly1305 was
-                    // the default (saved by name since): it keeps it.
-                    if spec.type == "udp", spec.encap == "secure", spec.cipher == nil {
-                        spec.cipher = SecureCipher.chacha20Poly1305.name
-                        ciphersNamed = true
-                    }
-                    do {
-                        bridge.ports.append(try openPort(spec, on: bridge))
-                    } catch {
-                        logger.error("cannot restore port \(spec.name) on \(b.name): \(error)")
-                        bridge.ports.append(ManagedPort(spec: spec, device: nil, number: nil, status: "error: \(error)", created: false))
-                    }
-                }
-                for e in b.staticFdb {
-                    if (try? addStatic(e, on: bridge)) != nil { bridge.staticFdb.append(e) }
-                }
-                logger.info("restored bridge \(b.name) with \(bridge.ports.count) port(s)")
-            } catch {
-                logger.error("cannot restore bridge \(b.name): \(error)")
-            }
-        }
-        // NICs bridged when the daemon last stopped: put each back as it was (after a crash its
-        // addresses went with the internal port), then bridge it again.
-        for saved in state.bridgedNICs ?? [] {
-            restoreNIC(saved, on: bridges[saved.bridge])
-            do {
-                _ = try bridgeNIC(BridgeNICParams(bridge: saved.bridge, nic: saved.nic, netns: saved.netns))
-            } catch {
-                logger.error("cannot bridge \(saved.nic) to \(saved.bridge) again: \(error)")
-            }
-        }
+        self.factory = factory
     }
 
     /// Stops every data plane and closes every port (removing the TAPs vswitchd created).
@@ -122,358 +75,6 @@ public final class SwitchService: @unchecked Sendable {
         for saved in bridgedNICs.reversed() { restoreNIC(saved, on: bridges[saved.bridge]) }
         for name in bridges.keys.sorted() { tearDown(bridges[name]!) }
         bridges.removeAll()
-    }
-
-    // MARK: - Requests
-
-    func addBridge(_ p: BridgeParams) throws -> OK {
-        try validateName(p.bridge, what: "bridge")
-        if bridges[p.bridge] != nil {
-            if p.mayExist == true { return OK() }
-            throw fail("bridge \(p.bridge) already exists")
-        }
-        let bridge = try makeBridge(p.bridge, settings: BridgeSettings())
-        try commit { self.tearDown(bridge); self.bridges[p.bridge] = nil }
-        logger.info("added bridge \(p.bridge)")
-        return OK()
-    }
-
-    func deleteBridge(_ p: BridgeParams) throws -> OK {
-        guard let bridge = bridges[p.bridge] else {
-            if p.ifExists == true { return OK() }
-            throw noBridge(p.bridge)
-        }
-        for saved in bridgedNICs.reversed() where saved.bridge == p.bridge { restoreNIC(saved, on: bridge) }
-        bridgedNICs.removeAll { $0.bridge == p.bridge }
-        tearDown(bridge)
-        bridges[p.bridge] = nil
-        try commit(undo: nil)
-        logger.info("deleted bridge \(p.bridge)")
-        return OK()
-    }
-
-    func listBridges() -> BridgeList { BridgeList(bridges: bridges.keys.sorted()) }
-
-    func addPort(_ p: AddPortParams) throws -> OK {
-        let bridge = try lookup(p.bridge)
-        var spec = p.port
-        // The cipher a secure port gets is saved by name, so a later change of the default
-        // cannot change a port's cipher under its peer.
-        if spec.type == "udp", spec.encap == "secure", spec.cipher == nil { spec.cipher = SecureCipher.default.name }
-        try validateName(spec.name, what: "port", maxLength: 15)
-        if bridge.ports.contains(where: { $0.spec.name == spec.name }) {
-            if p.mayExist == true { return OK() }
-            throw fail("port \(spec.name) already exists on bridge \(p.bridge)")
-        }
-        if let other = bridges.values.first(where: { b in b.ports.contains { $0.spec.name == spec.name } }) {
-            throw fail("port \(spec.name) already exists on bridge \(other.name)")
-        }
-        // An internal port is the switch's own interface on the host (the Linux br0): a TAP
-        // that vswitchd creates and configures, like any TAP port.
-        guard Self.portTypes.contains(spec.type) else {
-            throw fail("unknown port type \(spec.type) (known: \(Self.portTypes.joined(separator: ", ")))")
-        }
-        if spec.type == "pcap", spec.addr != nil || spec.mtu != nil || spec.mac != nil {
-            throw fail("a pcap port binds an existing interface as it is: --addr, --mtu and --mac do not apply")
-        }
-        if spec.type == "udp" {
-            if spec.addr != nil || spec.mtu != nil || spec.mac != nil { throw fail("a udp port is a socket, not a device: --addr, --mtu and --mac do not apply") }
-        } else if spec.local != nil || spec.remotes != nil || spec.vni != nil || spec.encap != nil || spec.keyFile != nil
-                    || spec.peerKeys != nil || spec.pskFile != nil || spec.cipher != nil || spec.datapath != nil {
-            throw fail("--local, --remote, --vni, --encap, --key-file, --peer-key, --psk-file, --cipher and --datapath apply to udp ports only")
-        }
-        if let mtu = spec.mtu, !(68...65_521).contains(mtu) { throw fail("invalid mtu \(mtu) (68-65521)") }
-        if let mac = spec.mac {
-            guard let m = MACAddress(mac), !m.isMulticast, !m.isZero else { throw fail("invalid mac \(mac) (a unicast MAC like 02:00:00:00:00:01)") }
-        }
-        if let addr = spec.addr, !isCIDR(addr) { throw fail("invalid addr \(addr) (an address with prefix length, like 198.18.0.1/24)") }
-        if let peers = spec.peers {
-            guard spec.type == "tun" else { throw fail("--peer applies to tun ports only") }
-            for peer in peers where !isCIDR(peer) { throw fail("invalid peer \(peer) (an address with prefix length, like 198.18.5.2/24)") }
-        }
-        let port = try openPort(spec, on: bridge)
-        bridge.ports.append(port)
-        try commit {
-            bridge.ports.removeAll { $0 === port }
-            self.closePort(port, on: bridge)
-        }
-        logger.info("added port \(spec.name) (\(spec.type)\(spec.netns.map { ", netns \($0)" } ?? "")) to \(p.bridge)")
-        return OK()
-    }
-
-    func deletePort(_ p: PortParams) throws -> OK {
-        let bridge = try lookup(p.bridge)
-        guard let name = p.port else { throw invalidParams("missing port") }
-        guard let port = bridge.ports.first(where: { $0.spec.name == name }) else {
-            if p.ifExists == true { return OK() }
-            throw fail("no port \(name) on bridge \(p.bridge)")
-        }
-        if isBridgedNICPort(port.spec, of: p.bridge) {
-            throw fail("port \(name) was made by bridge-nic: use unbridge-nic")
-        }
-        closePort(port, on: bridge)
-        bridge.ports.removeAll { $0 === port }
-        bridge.staticFdb.removeAll { $0.port == name }
-        try commit(undo: nil)
-        logger.info("deleted port \(name) from \(p.bridge)")
-        return OK()
-    }
-
-    func listPorts(_ p: BridgeParams) throws -> PortList {
-        PortList(ports: try lookup(p.bridge).ports.map(\.spec.name))
-    }
-
-    func show() -> ShowResult {
-        ShowResult(bridges: bridges.keys.sorted().map { name in
-            let b = bridges[name]!
-            let fdbSize = b.dataPlane.perform { $0.switching.table.count }
-            return BridgeInfo(name: name, settings: b.settings, ports: b.ports.map { p in
-                PortInfo(name: p.spec.name, type: p.spec.type, netns: p.spec.netns, addr: p.spec.addr, mtu: p.spec.mtu,
-                         mac: p.spec.mac, created: p.created, status: p.status, settings: p.spec.settings, peers: p.spec.peers,
-                         tunnel: tunnelInfo(p, on: b))
-            }, fdbSize: fdbSize)
-        })
-    }
-
-    func fdbShow(_ p: BridgeParams) throws -> FDBShowResult {
-        let bridge = try lookup(p.bridge)
-        let snapshot = bridge.dataPlane.perform { dp -> Handover<([(MACTable.Entry, String, Bool)], UInt32, [UInt64])> in
-            let sw = dp.switching
-            let now = LearningSwitch.seconds(dp.clock())
-            let t = sw.table
-            let rows = t.entries.map { e in (e, sw.port(e.portNumber)?.name ?? "?", t.isFlapping(MACTable.key(mac: e.mac, vlan: e.vlan), now: now)) }
-            return Handover((rows, now, [t.learned, t.moved, t.aged, t.learnRefused, t.flapping]))
-        }.value
-        let (rows, now, stats) = snapshot
-        let entries = rows.map { e, port, moving in
-            FDBEntry(port: port, vlan: Int(e.vlan), mac: MACAddress(rawValue: e.mac).description,
-                     age: e.isStaticEntry ? 0 : Int(now &- e.lastSeenSeconds), static: e.isStaticEntry, moving: moving)
-        }.sorted { ($0.port, $0.vlan, $0.mac) < ($1.port, $1.vlan, $1.mac) }
-        return FDBShowResult(bridge: p.bridge, entries: entries, learned: stats[0], moved: stats[1], aged: stats[2], learnRefused: stats[3],
-                             flapping: stats[4])
-    }
-
-    func fdbFlush(_ p: PortParams) throws -> OK {
-        let bridge = try lookup(p.bridge)
-        var number: PortNumber? = nil
-        if let name = p.port {
-            guard let port = bridge.ports.first(where: { $0.spec.name == name }) else { throw fail("no port \(name) on bridge \(p.bridge)") }
-            guard let n = port.number else { return OK() }
-            number = n
-        }
-        let target = number
-        _ = bridge.dataPlane.perform { $0.switching.table.flush(port: target) }
-        return OK()
-    }
-
-    func fdbAdd(_ p: FDBEntryParams) throws -> OK {
-        let bridge = try lookup(p.bridge)
-        guard let portName = p.port else { throw invalidParams("missing port") }
-        let entry = DaemonState.StaticEntry(mac: try parseMAC(p.mac).description, vlan: try parseVLAN(p.vlan), port: portName)
-        try addStatic(entry, on: bridge)
-        let previous = bridge.staticFdb
-        bridge.staticFdb.removeAll { $0.mac == entry.mac && $0.vlan == entry.vlan }
-        bridge.staticFdb.append(entry)
-        try commit {
-            bridge.staticFdb = previous
-            _ = try? self.removeStatic(mac: entry.mac, vlan: entry.vlan, on: bridge)
-        }
-        return OK()
-    }
-
-    func fdbDelete(_ p: FDBEntryParams) throws -> OK {
-        let bridge = try lookup(p.bridge)
-        let mac = try parseMAC(p.mac).description
-        let vlan = try parseVLAN(p.vlan)
-        guard try removeStatic(mac: mac, vlan: vlan, on: bridge) else {
-            throw fail("no entry for \(mac)\(vlan == 0 ? "" : " vlan \(vlan)") on bridge \(p.bridge)")
-        }
-        bridge.staticFdb.removeAll { $0.mac == mac && $0.vlan == vlan }
-        try commit(undo: nil)
-        return OK()
-    }
-
-    func stats(_ p: PortParams) throws -> StatsResult {
-        let bridge = try lookup(p.bridge)
-        var ports = bridge.ports
-        if let name = p.port {
-            ports = ports.filter { $0.spec.name == name }
-            if ports.isEmpty { throw fail("no port \(name) on bridge \(p.bridge)") }
-        }
-        let numbers = ports.map(\.number)
-        let counters = bridge.dataPlane.perform { dp in
-            Handover(numbers.map { n in n.flatMap { dp.switching.counters($0) } ?? PortCounters() })
-        }.value
-        return StatsResult(bridge: p.bridge, ports: zip(ports, counters).map { port, c in
-            PortStats(port: port.spec.name, rxPackets: c.rxPackets, rxBytes: c.rxBytes, rxDrops: c.rxDrops, rxErrors: c.rxErrors,
-                      txPackets: c.txPackets, txBytes: c.txBytes, txDrops: c.txDrops, txErrors: c.txErrors,
-                      drops: Dictionary(uniqueKeysWithValues: DropReason.allCases.map { ($0.name, c.drops($0)) }))
-        })
-    }
-
-    func set(_ p: SetParams) throws -> OK {
-        let bridge = try lookup(p.bridge)
-        var s = bridge.settings
-        for (key, value) in p.settings.sorted(by: { $0.key < $1.key }) {
-            switch key {
-            case "ageing-time", "aging-time":
-                guard let v = Int(value), (1...1_000_000).contains(v) else { throw fail("invalid ageing-time \(value) (seconds, 1-1000000)") }
-                s.ageingTime = v
-            case "max-macs":
-                guard let v = Int(value), (1...16_777_216).contains(v) else { throw fail("invalid max-macs \(value) (1-16777216)") }
-                s.maxMacs = v
-            case "flood-unknown":
-                guard let v = parseSwitch(value) else { throw fail("invalid flood-unknown \(value) (on or off)") }
-                s.floodUnknown = v
-            default:
-                if try setSpanningTree(key, value, in: &s) { continue }
-                throw fail("unknown setting \(key) (known: ageing-time, max-macs, flood-unknown, \(Self.spanningTreeKeys.joined(separator: ", ")))")
-            }
-        }
-        try checkSpanningTreeTimes(s)
-        let previous = bridge.settings
-        apply(s, to: bridge)
-        try commit { self.apply(previous, to: bridge) }
-        logger.info("bridge \(p.bridge): ageing-time=\(s.ageingTime) max-macs=\(s.maxMacs) flood-unknown=\(s.floodUnknown ? "on" : "off")\(spanningTreeSummary(s))")
-        return OK()
-    }
-
-    func setPort(_ p: SetPortParams) throws -> OK {
-        let bridge = try lookup(p.bridge)
-        guard let port = bridge.ports.first(where: { $0.spec.name == p.port }) else { throw fail("no port \(p.port) on bridge \(p.bridge)") }
-        var merged = port.spec.settings ?? [:]
-        // A new vlan-mode starts the port's VLAN settings afresh: keys it does not repeat go
-        // (vlan-mode=none removes them all).
-        if let mode = p.settings["vlan-mode"] {
-            for key in ["tag", "trunks"] where p.settings[key] == nil { merged[key] = nil }
-            if mode == "none" { merged["vlan-mode"] = nil }
-        }
-        for (k, v) in p.settings where !(k == "vlan-mode" && v == "none") { merged[k] = v }
-        let behaviour = try Self.behaviour(from: merged)
-        let previous = port.spec.settings
-        port.spec.settings = merged.isEmpty ? nil : merged
-        try applySettings(of: port, on: bridge, behaviour)
-        try commit {
-            port.spec.settings = previous
-            _ = try? self.applySettings(of: port, on: bridge, Self.behaviour(from: previous ?? [:]))
-        }
-        logger.info("port \(p.port) on \(p.bridge): \(merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
-        return OK()
-    }
-
-    /// Port settings vswitchd knows: impairments, `learning`, `isolated`, limits and 802.1Q.
-    static let knownPortKeys = ["delay", "jitter", "loss", "rate", "learning", "isolated", "max-macs", "broadcast-limit",
-                                "vlan-mode", "tag", "trunks", "stp-cost", "stp-port-priority", "stp-edge"]
-
-    /// What a port's settings mean: its impairment and its switch options.
-    struct PortBehaviour: Equatable {
-        var impairment = Impairment()
-        var options: LearningSwitch.PortOptions = []
-        /// Most MACs learned on the port; 0 for no limit beyond the switch's.
-        var maxMACs = 0
-        /// Flooded frames per second accepted from the port; 0 for no limit.
-        var broadcastLimit: UInt64 = 0
-        /// 802.1Q: the mode, the access or native VLAN, a trunk's VLANs.
-        var vlanMode: VLANMode = .none
-        var vlanTag: UInt16 = 0
-        var trunks: [UInt16] = []
-        /// Spanning-tree port parameters (used while `stp=on`).
-        var stp = SpanningTree.PortParameters()
-    }
-
-    static func behaviour(from settings: [String: String]) throws -> PortBehaviour {
-        var b = PortBehaviour()
-        func fail(_ m: String) -> JSONRPC.ErrorObject { .init(code: .failed, message: m) }
-        for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
-            switch key {
-            case "delay", "jitter":
-                guard case .success(let us) = ValueSyntax.duration(value) else {
-                    throw fail("invalid \(key) \(value) (a duration like 20ms, 500us or 1s)")
-                }
-                if key == "delay" { b.impairment.delayNanoseconds = UInt64(us) * 1000 } else { b.impairment.jitterNanoseconds = UInt64(us) * 1000 }
-            case "loss":
-                guard let pct = ValueSyntax.percent(value), (0...100).contains(pct) else { throw fail("invalid loss \(value) (a percentage, 0-100%)") }
-                b.impairment.lossPPM = UInt32((pct * 10_000).rounded())
-            case "rate":
-                if value == "0" || value == "none" { b.impairment.rateBytesPerSecond = 0; continue }
-                guard case .success(let bps) = ValueSyntax.rate(value) else { throw fail("invalid rate \(value) (like 100mbit, 1gbit or 64kbps; 0 for none)") }
-                b.impairment.rateBytesPerSecond = bps
-            case "broadcast-limit":
-                guard let n = UInt64(value), n <= 100_000_000 else { throw fail("invalid broadcast-limit \(value) (frames per second, 0 for none)") }
-                b.broadcastLimit = n
-            case "max-macs":
-                guard let n = Int(value), (0...16_777_216).contains(n) else { throw fail("invalid max-macs \(value) (0-16777216; 0 for no port limit)") }
-                b.maxMACs = n
-            case "vlan-mode":
-                switch value {
-                case "access": b.vlanMode = .access
-                case "trunk": b.vlanMode = .trunk
-                case "none", "": b.vlanMode = .none
-                default: throw fail("invalid vlan-mode \(value) (access, trunk or none)")
-                }
-            case "tag":
-                guard let v = UInt16(value), (1...4094).contains(v) else { throw fail("invalid tag \(value) (a VLAN, 1-4094)") }
-                b.vlanTag = v
-            case "trunks":
-                guard let list = ValueSyntax.vlanList(value) else { throw fail("invalid trunks \(value) (VLANs 1-4094, like 10,20,30-39)") }
-                b.trunks = list
-            case "stp-cost":
-                guard let n = UInt32(value), (1...200_000_000).contains(n) else { throw fail("invalid stp-cost \(value) (1-200000000)") }
-                b.stp.pathCost = n
-            case "stp-port-priority":
-                guard let n = UInt8(value), n <= 240, n % 16 == 0 else { throw fail("invalid stp-port-priority \(value) (0-240, in steps of 16)") }
-                b.stp.priority = n
-            case "stp-edge":
-                switch value {
-                case "auto": b.stp.adminEdge = false; b.stp.autoEdge = true
-                case "on": b.stp.adminEdge = true; b.stp.autoEdge = true
-                case "off": b.stp.adminEdge = false; b.stp.autoEdge = false
-                default: throw fail("invalid stp-edge \(value) (auto, on or off)")
-                }
-            case "learning", "isolated":
-                guard let on = ValueSyntax.boolean(value) else { throw fail("invalid \(key) \(value) (on or off)") }
-                if key == "learning" && !on { b.options.insert(.noLearning) }
-                if key == "isolated" && on { b.options.insert(.isolated) }
-            default:
-                throw fail("unknown port setting \(key) (known: \(knownPortKeys.joined(separator: ", ")))")
-            }
-        }
-        if b.impairment.jitterNanoseconds > b.impairment.delayNanoseconds { throw fail("jitter must not exceed delay") }
-        // As in ovs-vsctl: a tag alone makes an access port, a trunk list alone a trunk.
-        if settings["vlan-mode"] == nil {
-            if !b.trunks.isEmpty { b.vlanMode = .trunk } else if b.vlanTag != 0 { b.vlanMode = .access }
-        }
-        switch b.vlanMode {
-        case .access where b.vlanTag == 0: throw fail("vlan-mode=access needs tag=N (the port's VLAN)")
-        case .access where !b.trunks.isEmpty: throw fail("an access port carries one VLAN: use tag=N without trunks")
-        case .trunk where b.trunks.isEmpty && b.vlanTag == 0: throw fail("vlan-mode=trunk needs trunks=LIST (and tag=N for a native VLAN)")
-        case .none where b.vlanTag != 0 || !b.trunks.isEmpty: throw fail("tag and trunks need vlan-mode access or trunk")
-        default: break
-        }
-        return b
-    }
-
-    func applySettings(of port: ManagedPort, on bridge: ManagedBridge, _ behaviour: PortBehaviour) throws {
-        guard let n = port.number else { return }
-        let impairment = behaviour.impairment, options = behaviour.options, maxMACs = behaviour.maxMACs
-        let broadcastLimit = behaviour.broadcastLimit
-        let vlan = (behaviour.vlanMode, behaviour.vlanTag, behaviour.trunks)
-        var stp = behaviour.stp
-        // A multipoint tunnel is a shared segment: no proposal/agreement handshake on it.
-        if (port.spec.remotes?.count ?? 0) > 1 { stp.pointToPoint = false }
-        let stpParameters = stp
-        let applied = bridge.dataPlane.perform { dp -> Bool in
-            dp.switching.setSpanningTreeParameters(stpParameters, for: n)
-            dp.switching.setVLAN(vlan.0, tag: vlan.1, members: vlan.2, for: n)
-            dp.switching.setOptions(options, for: n)
-            dp.switching.setFloodLimit(broadcastLimit, for: n)
-            dp.switching.table.setLimit(maxMACs, for: n)
-            guard let p = dp.switching.port(n) as? any ImpairablePort else { return false }
-            p.impairment = impairment
-            dp.retime(n)
-            return true
-        }
-        if !applied && !impairment.isNone { throw fail("port \(port.spec.name) cannot be impaired") }
     }
 
     /// Logs MACs flagged as moving back and forth, once each (every 2 s, on the control queue).
@@ -493,123 +94,6 @@ public final class SwitchService: @unchecked Sendable {
             self.logSpanningTreeEvents()
             self.startMoveLogging()
         }
-    }
-
-    // MARK: - Helpers
-
-    private func makeBridge(_ name: String, settings given: BridgeSettings) throws -> ManagedBridge {
-        var settings = given
-        if settings.stpAddress.flatMap(MACAddress.init) == nil { settings.stpAddress = Self.randomBridgeAddress().description }
-        let dp: DataPlane
-        do { dp = try DataPlane(name: name, settings: Self.coreSettings(settings)) } catch { throw fail("cannot create bridge \(name): \(error)") }
-        do { try dp.start() } catch { throw fail("cannot start bridge \(name): \(error)") }
-        let bridge = ManagedBridge(name: name, settings: settings, dataPlane: dp)
-        bridges[name] = bridge
-        applySpanningTree(settings, to: bridge)
-        return bridge
-    }
-
-    func openPort(_ spec: PortSpec, on bridge: ManagedBridge) throws -> ManagedPort {
-        let tap = try openDevice(spec)
-        // Not yet attached: the control plane may still configure it directly.
-        if let tunnel = tap as? UDPTunnelPort { tunnel.ageingSeconds = UInt32(bridge.settings.ageingTime) }
-        let handover = Handover<any VSwitchCore.Port>(tap)
-        let number: PortNumber?
-        do { number = try bridge.dataPlane.perform { dp in Result { try dp.attach(handover.value) } }.get() } catch {
-            tap.close()
-            throw fail("cannot attach \(spec.name): \(error)")
-        }
-        guard let number else {
-            tap.close()
-            throw fail("bridge \(bridge.name) is full (\(LearningSwitch.maxPorts) ports)")
-        }
-        let port = ManagedPort(spec: spec, device: tap, number: number, status: "up", created: tap.created)
-        do { try applySettings(of: port, on: bridge, Self.behaviour(from: spec.settings ?? [:])) } catch {
-            closePort(port, on: bridge)
-            throw error
-        }
-        return port
-    }
-
-    /// Opens and configures the device behind a port of any kind.
-    private func openDevice(_ spec: PortSpec) throws -> any DevicePort {
-        switch spec.type {
-        case "tap", "internal":
-            let tap: TAPPort
-            do { tap = try TAPPort(name: spec.name, namespace: spec.netns) } catch { throw fail("\(error)") }
-            do {
-                try tap.configure(mac: spec.mac.flatMap { MACAddress($0)?.octets }, mtu: spec.mtu, address: spec.addr)
-            } catch {
-                tap.close()
-                throw fail("cannot configure \(spec.name): \(error)")
-            }
-            return tap
-        case "pcap":
-            do { return try PcapPort(name: spec.name, namespace: spec.netns) } catch { throw fail("\(error)") }
-        case "udp":
-            return try openTunnel(spec)
-        case "tun":
-            let tun: TUNPort
-            do { tun = try TUNPort(name: spec.name, namespace: spec.netns, mac: spec.mac.flatMap(MACAddress.init), peers: spec.peers ?? []) } catch {
-                throw fail("\(error)")
-            }
-            do { try tun.configure(mtu: spec.mtu, address: spec.addr) } catch {
-                tun.close()
-                throw fail("cannot configure \(spec.name): \(error)")
-            }
-            return tun
-        default:
-            throw fail("unknown port type \(spec.type) (known: \(Self.portTypes.joined(separator: ", ")))")
-        }
-    }
-
-    static let portTypes = ["tap", "internal", "pcap", "tun", "udp"]
-
-    func closePort(_ port: ManagedPort, on bridge: ManagedBridge) {
-        if let n = port.number { bridge.dataPlane.perform { _ = $0.detach(n) } }
-        port.number = nil
-        port.device?.close()
-        port.device = nil
-    }
-
-    private func tearDown(_ bridge: ManagedBridge) {
-        bridge.dataPlane.stop()
-        for p in bridge.ports { closePort(p, on: bridge) }
-    }
-
-    private func apply(_ s: BridgeSettings, to bridge: ManagedBridge) {
-        bridge.settings = s
-        let core = Self.coreSettings(s)
-        let ageing = UInt32(s.ageingTime)
-        let tunnels = Handover(bridge.ports.compactMap { $0.device as? UDPTunnelPort })
-        bridge.dataPlane.perform { dp in
-            dp.switching.apply(core)
-            // A tunnel forgets which remote a MAC is behind as the switch forgets the MAC.
-            for t in tunnels.value { t.ageingSeconds = ageing }
-        }
-        applySpanningTree(s, to: bridge)
-    }
-
-    static func coreSettings(_ s: BridgeSettings) -> LearningSwitch.Settings {
-        var c = LearningSwitch.Settings()
-        c.ageingTime = UInt32(s.ageingTime)
-        c.maxMACs = s.maxMacs
-        c.floodUnknown = s.floodUnknown
-        return c
-    }
-
-    private func addStatic(_ e: DaemonState.StaticEntry, on bridge: ManagedBridge) throws {
-        guard let port = bridge.ports.first(where: { $0.spec.name == e.port }) else { throw fail("no port \(e.port) on bridge \(bridge.name)") }
-        guard let n = port.number else { throw fail("port \(e.port) is not attached (\(port.status))") }
-        let key = MACTable.key(mac: MACAddress(e.mac)!.rawValue, vlan: UInt16(e.vlan))
-        guard bridge.dataPlane.perform({ $0.switching.table.addStatic(key, port: n) }) else {
-            throw fail("the MAC table of \(bridge.name) is full (max-macs \(bridge.settings.maxMacs))")
-        }
-    }
-
-    private func removeStatic(mac: String, vlan: Int, on bridge: ManagedBridge) throws -> Bool {
-        let key = MACTable.key(mac: MACAddress(mac)!.rawValue, vlan: UInt16(vlan))
-        return bridge.dataPlane.perform { $0.switching.table.remove(key) }
     }
 
     /// Persists the registry; if that fails, runs `undo` and reports the failure.
@@ -633,7 +117,7 @@ public final class SwitchService: @unchecked Sendable {
     }
 
     /// Ports that `bridge-nic` made are not saved as ports: the bridged-NIC record re-creates them.
-    private func isBridgedNICPort(_ spec: PortSpec, of bridge: String) -> Bool {
+    func isBridgedNICPort(_ spec: PortSpec, of bridge: String) -> Bool {
         bridgedNICs.contains { $0.bridge == bridge && $0.netns == spec.netns && ($0.nic == spec.name || ($0.createdInternalPort && $0.internalPort == spec.name)) }
     }
 
@@ -644,33 +128,10 @@ public final class SwitchService: @unchecked Sendable {
         return b
     }
 
-    private func validateName(_ name: String, what: String, maxLength: Int = 64) throws {
+    func validateName(_ name: String, what: String, maxLength: Int = 64) throws {
         let ok = !name.isEmpty && name.utf8.count <= maxLength && name != "." && name != ".."
             && name.unicodeScalars.allSatisfy { $0.isASCII && $0.value > 32 && $0 != "/" && $0 != ":" }
         guard ok else { throw fail("invalid \(what) name \"\(name)\" (1-\(maxLength) printable characters, no '/', ':' or spaces)") }
-    }
-
-    private func parseMAC(_ s: String) throws -> MACAddress {
-        guard let m = MACAddress(s), !m.isMulticast, !m.isZero else { throw fail("invalid MAC \(s) (a unicast MAC like 02:00:00:00:00:01)") }
-        return m
-    }
-
-    private func parseVLAN(_ v: Int?) throws -> Int {
-        let vlan = v ?? 0
-        guard (0...4094).contains(vlan) else { throw fail("invalid vlan \(vlan) (0-4094)") }
-        return vlan
-    }
-
-    private func parseSwitch(_ s: String) -> Bool? {
-        switch s.lowercased() { case "on", "true", "yes", "1": true; case "off", "false", "no", "0": false; default: nil }
-    }
-
-    private func isCIDR(_ s: String) -> Bool {
-        let parts = s.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let len = Int(parts[1]) else { return false }
-        if IPv4Address(String(parts[0])) != nil { return (0...32).contains(len) }
-        if IPv6Address(String(parts[0])) != nil { return (0...128).contains(len) }
-        return false
     }
 
     func fail(_ message: String) -> JSONRPC.ErrorObject { .init(code: .failed, message: message) }

@@ -191,17 +191,17 @@ public final class LabBuilder {
             try ensureAddresses(peerAddresses, on: peerInterface, in: peer, peerNL)
         }
         if case .switchPort(let sw) = link.kind, let vlan = link.vlan {
-            _ = try client.call(.setPort, SetPortParams(bridge: sw, port: link.interface, settings: ["tag": String(vlan)]), as: OK.self)
+            _ = try client.call(.setPort, SetPortParams(bridge: sw, port: link.interface, settings: { var s = PortSettings(); s.tag = UInt16(vlan); return s }()), as: OK.self)
         }
         guard let imp = link.impairment else { return }
         switch link.kind {
         case .switchPort(let sw):
             // vswitchd impairs what the switch sends into the node: works on any kernel.
-            var settings: [String: String] = [:]
-            if let d = imp.delayMicroseconds { settings["delay"] = "\(d)us" }
-            if let j = imp.jitterMicroseconds { settings["jitter"] = "\(j)us" }
-            if let l = imp.lossPercent { settings["loss"] = "\(l)%" }
-            if let r = imp.rateBytesPerSecond { settings["rate"] = "\(r)bps" }
+            var settings = PortSettings()
+            settings.delayMicroseconds = imp.delayMicroseconds
+            settings.jitterMicroseconds = imp.jitterMicroseconds
+            settings.lossPPM = imp.lossPercent.map { UInt32(($0 * 10_000).rounded()) }
+            settings.rateBytesPerSecond = imp.rateBytesPerSecond
             _ = try client.call(.setPort, SetPortParams(bridge: sw, port: link.interface, settings: settings), as: OK.self)
         case .veth:
             // A veth has no switch in between: the kernel's qdiscs (netem, tbf) on the node's end.

@@ -251,7 +251,7 @@ struct Stats: ParsableCommand {
     }
 }
 
-/// KEY=VALUE arguments as a dictionary (the daemon validates keys and values).
+/// KEY=VALUE arguments as a dictionary (`set` sends them as they are; `set-port` parses them first).
 func keyValues(_ args: [String]) throws -> [String: String] {
     var dict: [String: String] = [:]
     for s in args {
@@ -265,13 +265,8 @@ func keyValues(_ args: [String]) throws -> [String: String] {
 struct SetPort: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set-port", abstract: "Change port settings: impairments, learning, isolation, limits, VLANs.",
-        discussion: """
-            Keys: delay=DURATION jitter=DURATION loss=PERCENT rate=RATE (impairments of the frames the switch sends out of PORT; \
-            delay=0ms loss=0 rate=0 removes them), learning=on|off, isolated=on|off, max-macs=N, broadcast-limit=PPS, \
-            vlan-mode=access|trunk|none, tag=N (access VLAN, or a trunk's native VLAN), trunks=10,20,30-39, \
-            stp-cost=N (path cost, default 20000), stp-port-priority=N (0-240, steps of 16, default 128), \
-            stp-edge=auto|on|off (auto: a port that hears no BPDU within 3 s becomes an edge port). \
-            Examples: vswitchctl set-port br0 tap1 tag=10; vswitchctl set-port br0 tun0 vlan-mode=trunk trunks=10,20; \
+        discussion: PortSettings.help + """
+             Examples: vswitchctl set-port br0 tap1 tag=10; vswitchctl set-port br0 tun0 vlan-mode=trunk trunks=10,20; \
             vswitchctl set-port br0 tap1 vlan-mode=none; vswitchctl set-port br0 tap1 stp-edge=on
             """)
     @OptionGroup var global: GlobalOptions
@@ -285,7 +280,16 @@ struct SetPort: ParsableCommand {
     }
 
     func run() throws {
-        _ = try global.call(.setPort, SetPortParams(bridge: bridge, port: port, settings: try keyValues(settings)), as: OK.self)
+        // Checked here, before anything is sent: each key and value, and the rules between keys
+        // that the change decides alone. The daemon checks the rest against the port's settings.
+        let change: PortSettings
+        do {
+            change = try PortSettings(parsing: try keyValues(settings))
+            try change.validateAsChange()
+        } catch let error as PortSettingError {
+            throw CommandFailure(error.description)
+        }
+        _ = try global.call(.setPort, SetPortParams(bridge: bridge, port: port, settings: change), as: OK.self)
     }
 }
 
