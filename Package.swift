@@ -33,7 +33,7 @@ let package = Package(
         // Wire formats: checked views over bytes plus small values. No I/O, no Foundation.
         .target(name: "VSwitchWire", dependencies: ["CChecksum"]),
         // Switch core: buffers, pool, Port protocol, MAC table, learning switch. No Foundation, no port kind.
-        .target(name: "VSwitchCore", dependencies: ["CChecksum"]),
+        .target(name: "VSwitchCore", dependencies: ["VSwitchWire"]),
         // Syscall wrappers: errno, fds, epoll, eventfd, threads.
         .target(name: "VSwitchSystem", dependencies: ["CVSwitchLinux"]),
         // Netlink (libnl-route-3): links, addresses, namespaces.

@@ -107,15 +107,15 @@ extension UDPTunnelPort {
                 return
             }
         } else {
-            // VXLANHeader's checks, by hand: its accessors are calls into another module per
-            // datagram, and decoding through the view measured 0.48x and 0.53x the kernel's VXLAN
-            // against 0.61x this way (Tools/bench tunnel, 2026-12-04).
-            guard length >= VXLANHeader.headerLength, length - VXLANHeader.headerLength <= room else { counters.drop(.tunnelMalformed); return }
-            guard datagram.load(as: UInt8.self) & VXLANHeader.vniValidFlag != 0 else { counters.drop(.tunnelMalformed); return }
-            let frameVNI = UInt32(bigEndian: datagram.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) >> 8
-            guard frameVNI == vni else { counters.drop(.unknownVNI); return }
-            frameLength = length - VXLANHeader.headerLength
-            target.pointee.frame.copyMemory(from: datagram + VXLANHeader.headerLength, byteCount: frameLength)
+            // Through the view: it is inlinable, so the check and the VNI compile to the loads of
+            // the hand-written decode that stood here (see Docs/performance.md, issue 14 step 6).
+            guard let header = VXLANHeader(validating: UnsafeRawBufferPointer(start: datagram, count: length)),
+                  header.payload.count <= room
+            else { counters.drop(.tunnelMalformed); return }
+            guard header.vni == vni else { counters.drop(.unknownVNI); return }
+            let inner = header.payload
+            frameLength = inner.count
+            target.pointee.frame.copyMemory(from: inner.baseAddress!, byteCount: frameLength)
         }
         target.pointee.length = frameLength
         // A peer on this host (the kernel's VXLAN over a veth) may leave the inner TCP/UDP
@@ -127,7 +127,7 @@ extension UDPTunnelPort {
         remoteCounters[remote].rxPackets &+= 1
         remoteCounters[remote].rxBytes &+= UInt64(frameLength)
         if frameLength >= 12 {
-            let src = UInt64(bigEndian: UnsafeRawPointer(target.pointee.frame).loadUnaligned(fromByteOffset: 6, as: UInt64.self)) &>> 16
+            let src = UnsafeRawPointer(target.pointee.frame).loadBigEndian(fromByteOffset: 6, as: UInt64.self) &>> 16
             if src & 0x0100_0000_0000 == 0 { remember(src, at: remote, now: now) }
         }
         batch.commit()

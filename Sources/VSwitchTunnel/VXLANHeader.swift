@@ -9,6 +9,10 @@ import VSwitchWire
 /// Validation: at least 8 bytes and the I flag (0x08) set, which says the VNI is valid. As the RFC
 /// asks of a receiver, the reserved bits and the other flag bits are ignored (the kernel's `vxlan`
 /// device and Open vSwitch use some of them for extensions such as GBP). The view borrows `bytes`.
+///
+/// The tunnel port decodes every received datagram through it, so it is inlinable: the check and
+/// the accessors compile to the loads a hand-written decode would make, in the caller's module.
+@frozen
 public struct VXLANHeader {
     /// The header and the inner frame.
     public let bytes: UnsafeRawBufferPointer
@@ -17,7 +21,7 @@ public struct VXLANHeader {
     public static let headerLength = 8
 
     /// The I flag: the VNI field is valid. The only flag a sender of RFC 7348 sets.
-    public static let vniValidFlag: UInt8 = 0x08
+    @inlinable public static var vniValidFlag: UInt8 { 0x08 }
 
     /// The IANA-assigned UDP destination port (RFC 7348 section 5).
     public static let udpPort: UInt16 = 4789
@@ -25,29 +29,35 @@ public struct VXLANHeader {
     /// The largest VNI: 24 bits.
     public static let maximumVNI: UInt32 = 0xff_ffff
 
-    /// Byte offsets of the header fields.
+    /// Byte offsets of the header fields. Computed rather than stored so that, inlined into the
+    /// port, they fold to constants instead of calls to a global's accessor.
+    @usableFromInline
     enum Field {
-        static let flags = 0
+        @inlinable static var flags: Int { 0 }
         /// VNI in the high 24 bits, a reserved byte in the low 8.
-        static let vniAndReserved = 4..<8
-        static let payload = 8
+        @inlinable static var vniAndReserved: Range<Int> { 4..<8 }
+        @inlinable static var payload: Int { 8 }
     }
 
     /// A view of `bytes`, or nil if they are shorter than 8 bytes or the I flag is clear.
+    @inlinable
     public init?(validating bytes: UnsafeRawBufferPointer) {
         guard bytes.count >= Field.payload, bytes[Field.flags] & Self.vniValidFlag != 0 else { return nil }
         self.bytes = bytes
     }
 
     /// The flags byte as received (0x08 from an RFC 7348 sender).
+    @inlinable
     public var flags: UInt8 { bytes[Field.flags] }
 
     /// The VXLAN network identifier, 0...0xffffff.
+    @inlinable
     public var vni: UInt32 {
         bytes.loadBigEndian(fromByteOffset: Field.vniAndReserved.lowerBound, as: UInt32.self) >> 8
     }
 
     /// The inner Ethernet frame: everything after the 8-byte header.
+    @inlinable
     public var payload: UnsafeRawBufferPointer { bytes.slice(Field.payload..<bytes.count) }
 }
 

@@ -267,5 +267,6 @@ public enum GSOSegmenter {
     /// TCP flag bits in byte 13 of the header.
     static let tcpFIN: UInt8 = 0x01
     static let tcpPSH: UInt8 = 0x08
+    static let tcpACK: UInt8 = 0x10
     static let tcpCWR: UInt8 = 0x80
 }

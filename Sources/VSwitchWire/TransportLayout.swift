@@ -38,11 +38,20 @@ struct TransportLayout {
 
     /// TCP header fields used here.
     enum TCPField {
+        /// Source and destination port.
+        static let ports = 0..<4
         static let sequenceNumber = 4..<8
+        static let acknowledgmentNumber = 8..<12
         static let dataOffset = 12
         static let flags = 13
+        static let window = 14..<16
         static let checksum = 16..<18
         static let minimumHeaderLength = 20
+        /// Option kinds (RFC 9293 section 3.2, RFC 7323) and the timestamp option's length.
+        static let endOfOptions: UInt8 = 0
+        static let noOperation: UInt8 = 1
+        static let timestampKind: UInt8 = 8
+        static let timestampLength = 10
     }
 
     /// UDP header fields used here.

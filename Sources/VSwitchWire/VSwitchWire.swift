@@ -35,9 +35,12 @@
 // at the MSS. Ports that speak no such header need plain frames: `completeChecksum(in:)` finishes a
 // checksum in place, `GSOSegmenter` builds wire-sized segments into caller-owned scratch memory, and
 // `VirtioNetHeader.infer(frame:mtu:)` goes the other way, describing a frame captured without a
-// header (checksum-partial, or larger than the MTU). They follow the kernel (`skb_checksum_help`,
-// `tcp_gso_segment`, `tcp_gro_complete`) field for field, allocate nothing, and report malformed
-// input as a value (`GSOSegmenter.Failure`, nil, false). `TransportLayout` is their shared parse.
+// header (checksum-partial, or larger than the MTU). `TCPSegmentMerge` is the segmenter's inverse:
+// the rules by which userspace GRO merges TCP segments into a superframe and the headers that
+// superframe gets (the batch walk that applies them lives with the port that merges). They follow
+// the kernel (`skb_checksum_help`, `tcp_gso_segment`, `tcp_gro_receive`, `tcp_gro_complete`) field
+// for field, allocate nothing, and report malformed input as a value (`GSOSegmenter.Failure`, nil,
+// false). `TransportLayout` is their shared parse.
 //
 // Threading. Values (addresses, Reprs, `EtherType`, ...) are `Sendable`. Views are deliberately not: a
 // view borrows a buffer owned by one data-plane thread, is only valid while that buffer is, and must not

@@ -1,9 +1,11 @@
-// TCPCoalescer (userspace GRO): frames built byte by byte here, checksums with a plain RFC 1071
-// reference sum, so the tests do not lean on the code they test.
+// TCPCoalescer (userspace GRO over a batch, with TCPSegmentMerge's wire rules): frames built byte
+// by byte here, checksums with a plain RFC 1071 reference sum, so the tests do not lean on the code
+// they test.
 
 import CMallocCounter
 import Testing
 import VSwitchCore
+import VSwitchPorts
 import VSwitchTesting
 
 /// One TCP segment in an Ethernet frame, and what to vary in it.
@@ -60,6 +62,11 @@ private struct Segment {
         if corruptChecksum { tcp[tcp.count - 1] ^= 0x40 }
         return frame + tcp
     }
+}
+
+/// A non-IP Ethernet frame (46 payload bytes) between two MACs.
+private func plainFrame(type: UInt16 = 0x88B5) -> [UInt8] {
+    [0x02, 0, 0, 0, 0, 0x0a, 0x02, 0, 0, 0, 0, 0x0b, UInt8(type >> 8), UInt8(type & 0xff)] + [UInt8](repeating: 0, count: 46)
 }
 
 private func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xff)] }
@@ -412,7 +419,7 @@ private func expectGroups(_ segments: [Segment], groups: [[Int]], from first: In
         expectGroups(ipv6UDP, groups: [[0], [1], [2]])
         // Non-IP frames around a run, and a VLAN-tagged copy of a segment.
         let segments = stream(count: 3, size: 500)
-        var frames: [[UInt8]] = [frame(MAC.a, MAC.b), segments[0].bytes, segments[1].bytes, frame(MAC.a, MAC.b, type: 0x0806),
+        var frames: [[UInt8]] = [plainFrame(), segments[0].bytes, segments[1].bytes, plainFrame(type: 0x0806),
                                  segments[2].bytes]
         var tagged = segments[2].bytes
         tagged.insert(contentsOf: [0x81, 0x00, 0x00, 0x64], at: 12)
@@ -510,7 +517,7 @@ private func expectGroups(_ segments: [Segment], groups: [[Int]], from first: In
         segments[5].flags = 0x18
         segments[8].corruptChecksum = true
         var frames = segments.map(\.bytes)
-        frames.insert(frame(MAC.a, MAC.b), at: 3)
+        frames.insert(plainFrame(), at: 3)
         frames += stream(count: 4, size: 1000, ipv6: true).map(\.bytes)
         let total = frames.reduce(0) { $0 + $1.count }
         let storage = UnsafeMutableRawPointer.allocate(byteCount: total, alignment: 8)
