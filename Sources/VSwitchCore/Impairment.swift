@@ -35,7 +35,7 @@ public protocol TimedPort: Port {
     /// The earliest time (nanoseconds, the data plane's clock) a held frame is due; nil if none.
     var nextDeadline: UInt64? { get }
     /// Sends what is due at `now`.
-    func service(now: UInt64, counters: inout PortCounters)
+    func service(now: UInt64, counters: PortCounters)
 }
 
 /// A timed port whose impairment the control plane can change (through the data plane).

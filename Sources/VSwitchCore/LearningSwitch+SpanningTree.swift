@@ -120,8 +120,8 @@ extension LearningSwitch {
             batch.reset()
             batch.append(frame)
             if path.pointee.captureCount != 0, let ring = captures[n] { Self.copy(batch, all: 1, into: ring, now: now) }
-            var counters = ports.counters(n)
-            port.transmit(batch, indices: &index, count: 1, counters: &counters)
+            let counters = ports.counters(n)
+            port.transmit(batch, indices: &index, count: 1, counters: counters)
         }
     }
 

@@ -57,7 +57,7 @@ extension LearningSwitch {
             let count = ports.txCounts[out]
             if count == 0 { continue }
             ports.txCounts[out] = 0
-            var counters = ports.counters(out)
+            let counters = ports.counters(out)
             if ports.forwardingStates[out] != 0 { counters.drop(.stpBlocked, count: UInt64(count)); continue }
             let queue = ports.queue(out)
             // Split the queue: as-is frames stay in `queue[0..<kept]`, the rest are copied.
@@ -77,11 +77,11 @@ extension LearningSwitch {
             let port = devices[out].unsafelyUnwrapped
             if kept > 0 {
                 if capturing, let ring = captures[out] { Self.copy(batch, indices: queue, count: kept, into: ring, now: now) }
-                port.transmit(batch, indices: queue, count: kept, counters: &counters)
+                port.transmit(batch, indices: queue, count: kept, counters: counters)
             }
             if copies.count > 0 {
                 if capturing, let ring = captures[out] { Self.copy(copies, indices: scratch.identity, count: copies.count, into: ring, now: now) }
-                port.transmit(copies, indices: scratch.identity, count: copies.count, counters: &counters)
+                port.transmit(copies, indices: scratch.identity, count: copies.count, counters: counters)
             }
         }
     }

@@ -203,9 +203,8 @@ public final class LearningSwitch {
 
     /// Runs `body` with port `number`'s live counters (housekeeping: timed ports sending held frames).
     @inlinable
-    public func withCounters<R>(_ number: PortNumber, _ body: (inout PortCounters) -> R) -> R {
-        var counters = ports.counters(number)
-        return body(&counters)
+    public func withCounters<R>(_ number: PortNumber, _ body: (PortCounters) -> R) -> R {
+        body(ports.counters(number))
     }
 
     public var attachedPorts: [PortNumber] { floodSet.attachedPorts }
@@ -250,8 +249,8 @@ public final class LearningSwitch {
     public func poll(_ ingress: PortNumber, batch: PacketBatch, now: UInt64) -> Int {
         guard let port = port(ingress) else { return 0 }
         batch.reset()
-        var counters = ports.counters(ingress)
-        port.receive(into: batch, counters: &counters)
+        let counters = ports.counters(ingress)
+        port.receive(into: batch, counters: counters)
         let n = batch.count
         if n > 0 {
             if path.pointee.captureCount != 0, let ring = captures[ingress] { Self.copy(batch, all: n, into: ring, now: now) }
@@ -291,11 +290,11 @@ public final class LearningSwitch {
             let count = ports.txCounts[out]
             if count == 0 { continue }
             ports.txCounts[out] = 0
-            var counters = ports.counters(out)
+            let counters = ports.counters(out)
             // Known unicast for a port the spanning tree keeps from forwarding.
             if ports.forwardingStates[out] != 0 { counters.drop(.stpBlocked, count: UInt64(count)); continue }
             if capturing, let ring = captures[out] { Self.copy(batch, indices: ports.queue(out), count: count, into: ring, now: now) }
-            devices[out].unsafelyUnwrapped.transmit(batch, indices: ports.queue(out), count: count, counters: &counters)
+            devices[out].unsafelyUnwrapped.transmit(batch, indices: ports.queue(out), count: count, counters: counters)
         }
     }
 }

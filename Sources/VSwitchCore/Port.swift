@@ -17,12 +17,12 @@ public protocol Port: AnyObject {
     /// Appends received frames to `batch` (from `batch.count` up to its capacity) and returns
     /// when the batch is full or the source has nothing more right now. Frames that cannot be
     /// read whole count as `rxErrors` or drops in `counters`, never as a crash.
-    func receive(into batch: PacketBatch, counters: inout PortCounters)
+    func receive(into batch: PacketBatch, counters: PortCounters)
 
     /// Sends the frames `batch.buffers[indices[0 ..< count]]`, counting what went out
     /// (`txPackets`, `txBytes`) and what did not (`txDrops` when the device is full,
     /// `txErrors` when it refused a frame).
-    func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters)
+    func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: PortCounters)
 }
 
 /// A port that reads from its device more than one batch may take (a tunnel port's UDP GRO

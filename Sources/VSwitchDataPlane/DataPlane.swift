@@ -175,7 +175,7 @@ public final class DataPlane: @unchecked Sendable {
         for (n, port) in timedPorts {
             guard let due = port.nextDeadline else { continue }
             if due <= now {
-                switching.withCounters(n) { port.service(now: now, counters: &$0) }
+                switching.withCounters(n) { port.service(now: now, counters: $0) }
             }
             if let later = port.nextDeadline { next = min(next, later) }
         }

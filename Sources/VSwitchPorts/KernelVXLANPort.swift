@@ -98,11 +98,11 @@ public final class KernelVXLANPort: DevicePort {
         try? NetlinkSocket(namespace: namespace).delete(link: name)
     }
 
-    public func receive(into batch: PacketBatch, counters: inout PortCounters) {
-        VnetHeaderIO.receive(fd, into: batch, counters: &counters)
+    public func receive(into batch: PacketBatch, counters: PortCounters) {
+        VnetHeaderIO.receive(fd, into: batch, counters: counters)
     }
 
-    public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
-        VnetHeaderIO.transmit(fd, batch, indices: indices, count: count, counters: &counters)
+    public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: PortCounters) {
+        VnetHeaderIO.transmit(fd, batch, indices: indices, count: count, counters: counters)
     }
 }

@@ -64,10 +64,10 @@ extension NeighbourShim {
 
     /// Answers requests for a peer address; learns senders that asked us or that we wait for.
     func handleARP(_ payload: UnsafeRawBufferPointer, _ frame: ReceivedFrame, now: UInt64,
-                   counters: inout PortCounters) -> Decapsulation {
-        guard let arp = ARPPacket(validating: payload) else { return unwanted(frame.isOurs, &counters) }
+                   counters: PortCounters) -> Decapsulation {
+        guard let arp = ARPPacket(validating: payload) else { return unwanted(frame.isOurs,counters) }
         let senderMAC = arp.senderHardwareAddress
-        guard senderMAC.isUnicast && !senderMAC.isZero else { return unwanted(frame.isOurs, &counters) }
+        guard senderMAC.isUnicast && !senderMAC.isZero else { return unwanted(frame.isOurs,counters) }
         let senderIP = arp.senderProtocolAddress, targetIP = arp.targetProtocolAddress
         let sender = IPv6Address(ipv4Mapped: senderIP)
         let target = IPv6Address(ipv4Mapped: targetIP)
@@ -77,7 +77,7 @@ extension NeighbourShim {
         switch arp.operation {
         case .request where isPeer(target) && senderIP != targetIP:
             if teaches { learn(sender, at: senderMAC, now: now) }
-            queueARPReply(from: target, to: senderIP, at: senderMAC, counters: &counters)
+            queueARPReply(from: target, to: senderIP, at: senderMAC, counters: counters)
             return .handled
         case .request, .reply:
             if teaches && (frame.isOurs || arp.targetHardwareAddress == mac || wants(sender, now: now)) {
@@ -86,14 +86,14 @@ extension NeighbourShim {
             }
             return ignore()
         default:
-            return unwanted(frame.isOurs, &counters)
+            return unwanted(frame.isOurs,counters)
         }
     }
 
     /// Answers solicitations for a peer address; learns from solicitations and advertisements.
     /// Router solicitations, advertisements and redirects are nobody's business behind a TUN.
     func handleNeighbourDiscovery(_ ip: IPv6Header, _ frame: ReceivedFrame, now: UInt64,
-                                  counters: inout PortCounters) -> Decapsulation {
+                                  counters: PortCounters) -> Decapsulation {
         let message = ip.payload
         let type = message[0]
         guard type == NeighbourDiscovery.neighbourSolicitation || type == NeighbourDiscovery.neighbourAdvertisement else {
@@ -103,23 +103,23 @@ extension NeighbourShim {
         // a unicast target, options of non-zero length.
         guard ip.hopLimit == NeighbourDiscovery.hopLimit, message.count >= NeighbourDiscovery.messageLength, message[1] == 0,
               frame.checksumIsPartial || NeighbourDiscovery.checksum(ipHeader: ip.bytes.baseAddress!, message: message) == 0
-        else { return unwanted(frame.isOurs, &counters) }
+        else { return unwanted(frame.isOurs,counters) }
         let base = message.baseAddress!
         let target = base.loadIPv6Address(fromByteOffset: 8)
-        guard !target.isMulticast && !target.isUnspecified else { return unwanted(frame.isOurs, &counters) }
+        guard !target.isMulticast && !target.isUnspecified else { return unwanted(frame.isOurs,counters) }
         let wantedOption = type == NeighbourDiscovery.neighbourSolicitation
             ? NeighbourDiscovery.sourceLinkLayerAddress : NeighbourDiscovery.targetLinkLayerAddress
         var linkLayer: MACAddress?
         var offset = NeighbourDiscovery.messageLength
         while offset + 2 <= message.count {
             let optionLength = Int(message[offset + 1]) * 8
-            guard optionLength > 0, offset + optionLength <= message.count else { return unwanted(frame.isOurs, &counters) }
+            guard optionLength > 0, offset + optionLength <= message.count else { return unwanted(frame.isOurs,counters) }
             if message[offset] == wantedOption && optionLength >= 8 {
                 linkLayer = base.loadMACAddress(fromByteOffset: offset + 2)
             }
             offset += optionLength
         }
-        if let linkLayer, linkLayer.isMulticast || linkLayer.isZero { return unwanted(frame.isOurs, &counters) }
+        if let linkLayer, linkLayer.isMulticast || linkLayer.isZero { return unwanted(frame.isOurs,counters) }
         let source = ip.source
         if type == NeighbourDiscovery.neighbourSolicitation {
             guard isPeer(target) else {
@@ -133,11 +133,11 @@ extension NeighbourShim {
                 // to all nodes, unsolicited (RFC 4861 7.2.4).
                 queueAdvertisement(of: target, to: NeighbourDiscovery.allNodes,
                                    at: NeighbourDiscovery.multicastMAC(NeighbourDiscovery.allNodes),
-                                   solicited: false, counters: &counters)
+                                   solicited: false, counters: counters)
             } else {
                 let sourceMAC = linkLayer ?? frame.source
                 if !isPeer(source) { learn(source, at: sourceMAC, now: now) }
-                queueAdvertisement(of: target, to: source, at: sourceMAC, solicited: true, counters: &counters)
+                queueAdvertisement(of: target, to: source, at: sourceMAC, solicited: true, counters: counters)
             }
             return .handled
         }
@@ -189,7 +189,7 @@ extension NeighbourShim {
 
     /// Queues an ARP reply: `sender` (a peer address) is at `mac`; to `targetIP` at `targetMAC`.
     func queueARPReply(from sender: IPv6Address, to targetIP: IPv4Address, at targetMAC: MACAddress,
-                       counters: inout PortCounters) {
+                       counters: PortCounters) {
         let queued = outbox.append { bytes in
             writeEthernetHeader(at: bytes, to: targetMAC, etherType: .arp)
             _ = ARPRepr(operation: .reply, senderHardwareAddress: mac, senderProtocolAddress: sender.ipv4Mapped ?? .any,
@@ -197,20 +197,20 @@ extension NeighbourShim {
                 .emit(into: UnsafeMutableRawBufferPointer(start: bytes + EthernetFrame.headerLength, count: ARPPacket.length))
             return Self.arpFrameLength
         }
-        if queued { statistics.arpRepliesSent &+= 1 } else { lostAnswer(&counters) }
+        if queued { statistics.arpRepliesSent &+= 1 } else { lostAnswer(counters) }
     }
 
     /// Queues a neighbour advertisement of `target` at `mac`, override set (it is the peer's
     /// address, ours to answer for), to `destination` at `destinationMAC`.
     func queueAdvertisement(of target: IPv6Address, to destination: IPv6Address, at destinationMAC: MACAddress,
-                            solicited: Bool, counters: inout PortCounters) {
+                            solicited: Bool, counters: PortCounters) {
         let flags = NeighbourDiscovery.overrideFlag | (solicited ? NeighbourDiscovery.solicitedFlag : 0)
         let queued = outbox.append { bytes in
             writeNeighbourMessage(into: bytes, type: NeighbourDiscovery.neighbourAdvertisement, flags: flags,
                                   source: target, destination: destination, to: destinationMAC,
                                   target: target, option: NeighbourDiscovery.targetLinkLayerAddress)
         }
-        if queued { statistics.advertisementsSent &+= 1 } else { lostAnswer(&counters) }
+        if queued { statistics.advertisementsSent &+= 1 } else { lostAnswer(counters) }
     }
 
     /// Writes a whole solicitation or advertisement frame with one link-layer address option

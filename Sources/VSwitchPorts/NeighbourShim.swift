@@ -128,14 +128,14 @@ public final class NeighbourShim {
     public var nextDeadline: UInt64? { held.nextDeadline }
 
     /// Drops, as `unresolved`, the held packets whose next hop did not answer in time.
-    public func expire(now: UInt64, counters: inout PortCounters) {
+    public func expire(now: UInt64, counters: PortCounters) {
         let expired = held.expire(now: now)
         if expired > 0 { counters.drop(.unresolved, count: UInt64(expired)) }
     }
 
     /// Fills `buffer` (reset to an empty frame at its headroom) with the next frame for the switch:
     /// a made-up ARP or ND frame first, else the oldest released packet. False when there is none.
-    public func emitPending(into buffer: UnsafeMutablePointer<PacketBuffer>, counters: inout PortCounters) -> Bool {
+    public func emitPending(into buffer: UnsafeMutablePointer<PacketBuffer>, counters: PortCounters) -> Bool {
         if outbox.pop(into: buffer) { return true }
         while true {
             switch held.releaseOldest(into: buffer, source: mac) {
@@ -149,9 +149,9 @@ public final class NeighbourShim {
     }
 
     /// Appends pending frames to `batch` until it is full or none are left.
-    public func emitPending(into batch: PacketBatch, counters: inout PortCounters) {
+    public func emitPending(into batch: PacketBatch, counters: PortCounters) {
         while hasPendingFrames && !batch.isFull {
-            guard emitPending(into: batch.next, counters: &counters) else { return }
+            guard emitPending(into: batch.next, counters: counters) else { return }
             batch.commit()
         }
     }
@@ -164,39 +164,39 @@ public final class NeighbourShim {
     /// modified, since the switch may be sending the same buffer to other ports. ARP and neighbour
     /// discovery are answered or learned from here; drops are counted in `counters`.
     public func decapsulate(_ buffer: UnsafePointer<PacketBuffer>, header: UnsafeMutableRawPointer, now: UInt64,
-                            counters: inout PortCounters) -> Decapsulation {
+                            counters: PortCounters) -> Decapsulation {
         let frame = UnsafeRawPointer(buffer.pointee.frame)
         let length = buffer.pointee.length
-        guard length >= EthernetFrame.headerLength else { return drop(.transmitUnsupported, &counters) }
+        guard length >= EthernetFrame.headerLength else { return drop(.transmitUnsupported,counters) }
         let destination = frame.loadMACAddress(fromByteOffset: 0)
         let source = frame.loadMACAddress(fromByteOffset: 6)
         let isOurs = destination == mac
         guard isOurs || destination.isMulticast else { return ignore() }
-        guard source.isUnicast && !source.isZero else { return unwanted(isOurs, &counters) }
+        guard source.isUnicast && !source.isZero else { return unwanted(isOurs,counters) }
         let payload = UnsafeRawBufferPointer(start: frame + EthernetFrame.headerLength, count: length - EthernetFrame.headerLength)
         let frameInfo = ReceivedFrame(source: source, isOurs: isOurs,
                                       checksumIsPartial: hasPartialChecksum(buffer))
         switch EtherType(rawValue: frame.loadBigEndian(fromByteOffset: 12, as: UInt16.self)) {
         case .arp:
-            return handleARP(payload, frameInfo, now: now, counters: &counters)
+            return handleARP(payload, frameInfo, now: now, counters: counters)
         case .ipv4:
-            guard let ip = IPv4Header(validating: payload) else { return unwanted(isOurs, &counters) }
+            guard let ip = IPv4Header(validating: payload) else { return unwanted(isOurs,counters) }
             let target = ip.destination
             guard isOurs || target.isMulticast || target == .broadcast || isDirectedBroadcast(target) else { return ignore() }
             learnSender(IPv6Address(ipv4Mapped: ip.source), frameInfo, now: now)
-            guard writeHeader(for: buffer, into: header) else { return drop(.transmitUnsupported, &counters) }
+            guard writeHeader(for: buffer, into: header) else { return drop(.transmitUnsupported,counters) }
             return .packet(length: ip.totalLength)
         case .ipv6:
-            guard let ip = IPv6Header(validating: payload) else { return unwanted(isOurs, &counters) }
+            guard let ip = IPv6Header(validating: payload) else { return unwanted(isOurs,counters) }
             if ip.nextHeader == .icmpv6, ip.payloadLength > 0, NeighbourDiscovery.isNeighbourDiscovery(ip.payload[0]) {
-                return handleNeighbourDiscovery(ip, frameInfo, now: now, counters: &counters)
+                return handleNeighbourDiscovery(ip, frameInfo, now: now, counters: counters)
             }
             guard isOurs || ip.destination.isMulticast else { return ignore() }
             learnSender(ip.source, frameInfo, now: now)
-            guard writeHeader(for: buffer, into: header) else { return drop(.transmitUnsupported, &counters) }
+            guard writeHeader(for: buffer, into: header) else { return drop(.transmitUnsupported,counters) }
             return .packet(length: IPv6Header.headerLength + ip.payloadLength)
         default:
-            return unwanted(isOurs, &counters)
+            return unwanted(isOurs,counters)
         }
     }
 
@@ -237,7 +237,7 @@ public final class NeighbourShim {
     /// buffer's offload); false when the packet was dropped (counted) or is held until its next
     /// hop answers the ARP request or neighbour solicitation queued for `emitPending`.
     public func encapsulate(_ buffer: UnsafeMutablePointer<PacketBuffer>, packetLength: Int, offloadLength: Int,
-                            now: UInt64, counters: inout PortCounters) -> Bool {
+                            now: UInt64, counters: PortCounters) -> Bool {
         let packet = buffer.pointee.frame + EthernetFrame.headerLength
         let bytes = UnsafeRawBufferPointer(start: packet, count: packetLength)
         guard packetLength >= 1 else { counters.drop(.runt); return false }
@@ -288,7 +288,7 @@ public final class NeighbourShim {
             if hasOffload { offload.store(to: packet - VirtioNetHeader.headerLength) }
             hold(packet - (hasOffload ? VirtioNetHeader.headerLength : 0), offloadLength: hasOffload ? VirtioNetHeader.headerLength : 0,
                  packetLength: ipLength, etherType: etherType, destination: destination, source: source,
-                 now: now, counters: &counters)
+                 now: now, counters: counters)
             return false
         }
         // The header read into frame + 4 ..< frame + 14 moves before the frame; then the Ethernet
@@ -307,7 +307,7 @@ public final class NeighbourShim {
     /// Keeps a packet until `destination` is resolved, asking for it unless a packet before it
     /// already did; a full queue drops it as `unresolved`.
     private func hold(_ bytes: UnsafeRawPointer, offloadLength: Int, packetLength: Int, etherType: EtherType,
-                      destination: IPv6Address, source: IPv6Address, now: UInt64, counters: inout PortCounters) {
+                      destination: IPv6Address, source: IPv6Address, now: UInt64, counters: PortCounters) {
         let asked = held.isAwaiting(destination)
         guard held.hold(bytes, offloadLength: offloadLength, packetLength: packetLength, etherType: etherType,
                         destination: destination, deadline: now &+ holdTimeout) else {
@@ -370,20 +370,20 @@ public final class NeighbourShim {
     }
 
     @inline(__always)
-    func drop(_ reason: DropReason, _ counters: inout PortCounters) -> Decapsulation {
+    func drop(_ reason: DropReason, _ counters: PortCounters) -> Decapsulation {
         counters.drop(reason)
         return .dropped(reason)
     }
 
     /// Junk: a drop when it was addressed to this port, else just not ours.
     @inline(__always)
-    func unwanted(_ isOurs: Bool, _ counters: inout PortCounters) -> Decapsulation {
-        isOurs ? drop(.transmitUnsupported, &counters) : ignore()
+    func unwanted(_ isOurs: Bool, _ counters: PortCounters) -> Decapsulation {
+        isOurs ? drop(.transmitUnsupported,counters) : ignore()
     }
 
     /// Counts an answer that found the control-frame queue full: the switch gave the port a
     /// frame it could not take, so it is also a `tx-queue-full` drop.
-    func lostAnswer(_ counters: inout PortCounters) {
+    func lostAnswer(_ counters: PortCounters) {
         statistics.controlFramesLost &+= 1
         counters.drop(.transmitQueueFull)
     }

@@ -41,7 +41,7 @@ public final class PcapPort: DevicePort, LinkStatePort {
 
     // Receive context, valid during `pcap_dispatch` only.
     private var rxBatch: PacketBatch?
-    private var rxCounters: UnsafeMutablePointer<PortCounters>?
+    private var rxCounters: PortCounters?
 
     // Transmit scratch, allocated once.
     private static let txCapacity = 256
@@ -145,19 +145,17 @@ public final class PcapPort: DevicePort, LinkStatePort {
         return vswitch_if_running(txFD, name) == 1
     }
 
-    public func receive(into batch: PacketBatch, counters: inout PortCounters) {
+    public func receive(into batch: PacketBatch, counters: PortCounters) {
         guard let p = pcap, !batch.isFull else { return }
         rxBatch = batch
         let me = Unmanaged.passUnretained(self).toOpaque().assumingMemoryBound(to: UInt8.self)
-        withUnsafeMutablePointer(to: &counters) { c in
-            rxCounters = c
-            let n = pcap_dispatch(p, Int32(batch.capacity - batch.count), { user, header, bytes in
-                guard let user, let header, let bytes else { return }
-                Unmanaged<PcapPort>.fromOpaque(UnsafeRawPointer(user)).takeUnretainedValue().accept(header, bytes)
-            }, me)
-            if n < 0 { c.pointee.rxErrors &+= 1 }
-            rxCounters = nil
-        }
+        rxCounters = counters
+        let n = pcap_dispatch(p, Int32(batch.capacity - batch.count), { user, header, bytes in
+            guard let user, let header, let bytes else { return }
+            Unmanaged<PcapPort>.fromOpaque(UnsafeRawPointer(user)).takeUnretainedValue().accept(header, bytes)
+        }, me)
+        if n < 0 { counters.rxErrors &+= 1 }
+        rxCounters = nil
         rxBatch = nil
     }
 
@@ -167,7 +165,7 @@ public final class PcapPort: DevicePort, LinkStatePort {
         let length = Int(header.pointee.caplen)
         let b = batch.next
         guard length == Int(header.pointee.len), length <= b.pointee.capacity - b.pointee.offset else {
-            counters.pointee.drop(.oversize)
+            counters.drop(.oversize)
             return
         }
         b.pointee.frame.copyMemory(from: bytes, byteCount: length)
@@ -179,7 +177,7 @@ public final class PcapPort: DevicePort, LinkStatePort {
         batch.commit()
     }
 
-    public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
+    public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: PortCounters) {
         let h = VirtioNetHeader.headerLength
         var done = 0
         while done < count {

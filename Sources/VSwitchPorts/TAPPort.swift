@@ -119,16 +119,16 @@ public final class TAPPort: ImpairablePort, DevicePort {
 
     // MARK: - Packet path
 
-    public func receive(into batch: PacketBatch, counters: inout PortCounters) {
-        VnetHeaderIO.receive(fd, into: batch, counters: &counters)
+    public func receive(into batch: PacketBatch, counters: PortCounters) {
+        VnetHeaderIO.receive(fd, into: batch, counters: counters)
     }
 
-    public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
-        if delayLine != nil || lossOnly != nil { return transmitImpaired(batch, indices: indices, count: count, counters: &counters) }
-        VnetHeaderIO.transmit(fd, batch, indices: indices, count: count, counters: &counters)
+    public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: PortCounters) {
+        if delayLine != nil || lossOnly != nil { return transmitImpaired(batch, indices: indices, count: count, counters: counters) }
+        VnetHeaderIO.transmit(fd, batch, indices: indices, count: count, counters: counters)
     }
 
-    private func transmitImpaired(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
+    private func transmitImpaired(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: PortCounters) {
         let h = Self.vnetHeaderLength
         let now = SystemCalls.monotonicNanoseconds()
         for i in 0..<count {
@@ -139,20 +139,20 @@ public final class TAPPort: ImpairablePort, DevicePort {
             if let line = delayLine {
                 if !line.enqueue(start, length: b.pointee.length + h, offloadLength: h, now: now) { counters.drop(.transmitQueueFull) }
             } else {
-                VnetHeaderIO.write(fd, start, frameLength: b.pointee.length, counters: &counters)
+                VnetHeaderIO.write(fd, start, frameLength: b.pointee.length, counters: counters)
             }
         }
-        service(now: now, counters: &counters)
+        service(now: now, counters: counters)
     }
 
     public var isTimed: Bool { delayLine != nil }
 
     public var nextDeadline: UInt64? { delayLine?.nextDeparture }
 
-    public func service(now: UInt64, counters: inout PortCounters) {
+    public func service(now: UInt64, counters: PortCounters) {
         guard let line = delayLine else { return }
         let h = Self.vnetHeaderLength
-        line.dequeue(now: now) { bytes, length, _ in VnetHeaderIO.write(fd, bytes, frameLength: length - h, counters: &counters) }
+        line.dequeue(now: now) { bytes, length, _ in VnetHeaderIO.write(fd, bytes, frameLength: length - h, counters: counters) }
     }
 }
 

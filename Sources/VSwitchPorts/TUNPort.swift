@@ -156,7 +156,7 @@ public final class TUNPort: TimedPort, DevicePort, LayerThreePort {
 
     // MARK: - Packet path
 
-    public func receive(into batch: PacketBatch, counters: inout PortCounters) {
+    public func receive(into batch: PacketBatch, counters: PortCounters) {
         guard fd >= 0 else { return }
         if doorbellRung {
             doorbell?.drain()
@@ -164,8 +164,8 @@ public final class TUNPort: TimedPort, DevicePort, LayerThreePort {
         }
         let now = SystemCalls.monotonicNanoseconds()
         let shim = self.shim
-        shim.expire(now: now, counters: &counters)
-        shim.emitPending(into: batch, counters: &counters)
+        shim.expire(now: now, counters: counters)
+        shim.emitPending(into: batch, counters: counters)
         let h = VirtioNetHeader.headerLength
         reading: while !batch.isFull {
             let b = batch.next
@@ -177,7 +177,7 @@ public final class TUNPort: TimedPort, DevicePort, LayerThreePort {
             case .transferred(let n):
                 if n < h { counters.drop(.runt); continue }
                 if n == room { counters.drop(.oversize); continue }  // possibly truncated by the kernel
-                if shim.encapsulate(b, packetLength: n - h, offloadLength: h, now: now, counters: &counters) {
+                if shim.encapsulate(b, packetLength: n - h, offloadLength: h, now: now, counters: counters) {
                     batch.commit()
                 }
             case .wouldBlock:
@@ -187,17 +187,17 @@ public final class TUNPort: TimedPort, DevicePort, LayerThreePort {
                 break reading
             }
         }
-        shim.emitPending(into: batch, counters: &counters)
+        shim.emitPending(into: batch, counters: counters)
         if shim.hasPendingFrames { ringDoorbell() }
     }
 
-    public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
+    public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: PortCounters) {
         guard fd >= 0 else { return }
         let now = SystemCalls.monotonicNanoseconds()
         let shim = self.shim
         for i in 0..<count {
             let b = UnsafePointer(batch.buffers + Int(indices[i]))
-            guard case .packet(let length) = shim.decapsulate(b, header: header, now: now, counters: &counters) else { continue }
+            guard case .packet(let length) = shim.decapsulate(b, header: header, now: now, counters: counters) else { continue }
             vectors[0] = iovec(iov_base: header, iov_len: VirtioNetHeader.headerLength)
             vectors[1] = iovec(iov_base: b.pointee.frame + EthernetFrame.headerLength, iov_len: length)
             switch SystemCalls.writev(fd, vectors, 2) {
@@ -227,7 +227,7 @@ public final class TUNPort: TimedPort, DevicePort, LayerThreePort {
 
     public var nextDeadline: UInt64? { shim.nextDeadline }
 
-    public func service(now: UInt64, counters: inout PortCounters) {
-        shim.expire(now: now, counters: &counters)
+    public func service(now: UInt64, counters: PortCounters) {
+        shim.expire(now: now, counters: counters)
     }
 }

@@ -13,7 +13,7 @@ import VSwitchWire
 extension UDPTunnelPort {
     // MARK: - Receive
 
-    public func receive(into batch: PacketBatch, counters: inout PortCounters) {
+    public func receive(into batch: PacketBatch, counters: PortCounters) {
         guard rxFD >= 0 else { return }
         let start = batch.count
         // Consecutive segments of a TCP stream become one superframe (userspace GRO): one write
@@ -31,7 +31,7 @@ extension UDPTunnelPort {
         defer {
             if hsFD >= 0, batch.count == start || clock &- lastHandshakeRead >= 1_000_000 {
                 lastHandshakeRead = clock
-                receiveHandshakes(clock: clock, counters: &counters)
+                receiveHandshakes(clock: clock, counters: counters)
             }
             if let channel, channel.outboxCount > 0 { sendOutbox() }
         }
@@ -69,7 +69,7 @@ extension UDPTunnelPort {
                 repeat {
                     let size = min(segment, total - pendingOffset)
                     accept(UnsafeRawPointer(rxStarts[i]! + pendingOffset), length: size, from: remote, source: rxSources + i,
-                           into: batch, now: now, clock: clock, counters: &counters)
+                           into: batch, now: now, clock: clock, counters: counters)
                     pendingOffset += max(size, 1)
                 } while pendingOffset < total && !batch.isFull
                 if pendingOffset >= total {
@@ -86,7 +86,7 @@ extension UDPTunnelPort {
     /// Checks one datagram from `remote` and commits its frame to the batch.
     @inline(__always)
     func accept(_ datagram: UnsafeRawPointer, length: Int, from sourceRemote: Int, source: UnsafePointer<sockaddr_storage>,
-                        into batch: PacketBatch, now: UInt32, clock: UInt64, counters: inout PortCounters) {
+                        into batch: PacketBatch, now: UInt32, clock: UInt64, counters: PortCounters) {
         let target = batch.next
         let room = target.pointee.capacity - target.pointee.offset
         var frameLength: Int

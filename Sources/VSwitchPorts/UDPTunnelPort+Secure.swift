@@ -53,7 +53,7 @@ extension UDPTunnelPort {
     public var isTimed: Bool { channel != nil }
     public var nextDeadline: UInt64? { channel == nil ? nil : lastService &+ SecureTunnel.serviceInterval }
 
-    public func service(now: UInt64, counters: inout PortCounters) {
+    public func service(now: UInt64, counters: PortCounters) {
         guard let channel else { return }
         lastService = now
         channel.service(now: now)
@@ -74,7 +74,7 @@ extension UDPTunnelPort {
     /// Reads and handles what the handshake socket holds, within the budget; past it, stops
     /// watching the socket until the next timer tick (the kernel drops what does not fit its
     /// small queue, at no cost to the data).
-    func receiveHandshakes(clock: UInt64, counters: inout PortCounters) {
+    func receiveHandshakes(clock: UInt64, counters: PortCounters) {
         guard let channel, hsFD >= 0, !handshakesPaused else { return }
         refillHandshakeTokens(now: clock)
         let frame = UnsafeMutableRawBufferPointer(start: hsSlab + Self.hsMessages * 256, count: 2048)

@@ -13,7 +13,7 @@ import VSwitchWire
 extension UDPTunnelPort {
     // MARK: - Transmit
 
-    public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
+    public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: PortCounters) {
         guard !txFDs.isEmpty else { return }
         sendClock = SystemCalls.monotonicNanoseconds()
         let now = UInt32(truncatingIfNeeded: sendClock / 1_000_000_000)
@@ -34,17 +34,17 @@ extension UDPTunnelPort {
                 if !h.isPlain { header = h }
             }
             if let h = header {
-                sendSegmented(frame, length: length, header: h, only: only, socket: socket, counters: &counters)
+                sendSegmented(frame, length: length, header: h, only: only, socket: socket, counters: counters)
             } else {
-                send(frame, length: length, inPlace: true, only: only, socket: socket, counters: &counters)
+                send(frame, length: length, inPlace: true, only: only, socket: socket, counters: counters)
             }
         }
-        flush(counters: &counters)
+        flush(counters: counters)
     }
 
     /// Segments (and checksums) a frame with offload metadata, then sends each segment.
     func sendSegmented(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, only: Int?, socket: Int,
-                               counters: inout PortCounters) {
+                               counters: PortCounters) {
         var h = header
         // TCP segments may be made smaller than the sender's MSS: the receiver takes any size,
         // and each then fits the tunnel without IP fragmentation. A single TCP segment too big
@@ -66,13 +66,13 @@ extension UDPTunnelPort {
             }
         }
         if udpGSO && (gso == .tcpv4 || gso == .tcpv6) {
-            return sendGSO(frame, length: length, header: h, only: only, socket: socket, counters: &counters)
+            return sendGSO(frame, length: length, header: h, only: only, socket: socket, counters: counters)
         }
         let result = GSOSegmenter.forEachSegment(
             of: UnsafeRawBufferPointer(start: frame, count: length), header: h,
             scratch: UnsafeMutableRawBufferPointer(start: segmentScratch, count: arenaSlotSize - SecureHandshake.dataOverhead)
         ) { segment in
-            send(segment.baseAddress!, length: segment.count, inPlace: false, only: only, socket: socket, counters: &counters)
+            send(segment.baseAddress!, length: segment.count, inPlace: false, only: only, socket: socket, counters: counters)
             return true
         }
         if case .failure(let f) = result { counters.drop(f == .scratchTooSmall ? .transmitTooBig : .transmitUnsupported) }
@@ -83,12 +83,12 @@ extension UDPTunnelPort {
     /// datagrams), which cuts them (in software late, or in the NIC). Falls back to one datagram
     /// per send if the kernel refuses UDP_SEGMENT.
     func sendGSO(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, only: Int?, socket: Int,
-                         counters: inout PortCounters) {
-        flush(counters: &counters)  // what is queued goes first: order is kept
+                         counters: PortCounters) {
+        flush(counters: counters)  // what is queued goes first: order is kept
         if channel == nil {
-            sendGathering(frame, length: length, header: header, only: only, socket: socket, counters: &counters)
+            sendGathering(frame, length: length, header: header, only: only, socket: socket, counters: counters)
         } else {
-            sendSealed(frame, length: length, header: header, only: only, socket: socket, counters: &counters)
+            sendSealed(frame, length: length, header: header, only: only, socket: socket, counters: counters)
         }
     }
 
@@ -96,7 +96,7 @@ extension UDPTunnelPort {
     /// `gsoBuffer`); its payload is gathered by the send from where it lies in the frame, so no
     /// payload byte is copied in userspace, only summed for the checksum.
     func sendGathering(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, only: Int?, socket: Int,
-                               counters: inout PortCounters) {
+                               counters: PortCounters) {
         let limit = local.isIPv6 ? 65_527 : 65_507
         let h = VXLANHeader.headerLength
         var run = 0, runBytes = 0, size = 0, perRun = 1
@@ -119,7 +119,7 @@ extension UDPTunnelPort {
             run += 1
             runBytes += h + headers.count + payload.count
             if run == perRun {
-                transmitRun(datagrams: run, piecesEach: 2, bytes: runBytes, size: size, only: only, socket: socket, counters: &counters)
+                transmitRun(datagrams: run, piecesEach: 2, bytes: runBytes, size: size, only: only, socket: socket, counters: counters)
                 run = 0
                 runBytes = 0
             }
@@ -128,7 +128,7 @@ extension UDPTunnelPort {
         if case .failure = result { counters.drop(.transmitUnsupported); return }
         if slotTooSmall { counters.drop(.transmitTooBig) }
         if run > 0 {
-            transmitRun(datagrams: run, piecesEach: 2, bytes: runBytes, size: size, only: only, socket: socket, counters: &counters)
+            transmitRun(datagrams: run, piecesEach: 2, bytes: runBytes, size: size, only: only, socket: socket, counters: counters)
         }
     }
 
@@ -136,15 +136,15 @@ extension UDPTunnelPort {
     /// (behind the 16-byte header and the VNI, with room for the tag after it) and sealed in
     /// place, so each payload byte is copied once, summed on the way and encrypted where it lies.
     func sendSealed(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, only: Int?, socket: Int,
-                            counters: inout PortCounters) {
+                            counters: PortCounters) {
         // Each remote has its own session: a superframe for several is sealed once for each.
         for k in 0..<(only == nil ? remoteCount : 1) {
-            sendSealed(frame, length: length, header: header, to: only ?? k, socket: socket, counters: &counters)
+            sendSealed(frame, length: length, header: header, to: only ?? k, socket: socket, counters: counters)
         }
     }
 
     func sendSealed(_ frame: UnsafeRawPointer, length: Int, header: VirtioNetHeader, to remote: Int, socket: Int,
-                            counters: inout PortCounters) {
+                            counters: PortCounters) {
         guard let channel else { return }
         let limit = local.isIPv6 ? 65_527 : 65_507
         let h = 20
@@ -187,7 +187,7 @@ extension UDPTunnelPort {
             for j in 0..<n {
                 gsoPieces[j] = iovec(iov_base: gsoBuffer + offset + j * size, iov_len: min(size, bytes - j * size))
             }
-            transmitRun(datagrams: n, piecesEach: 1, bytes: bytes, size: size, only: remote, socket: socket, counters: &counters)
+            transmitRun(datagrams: n, piecesEach: 1, bytes: bytes, size: size, only: remote, socket: socket, counters: counters)
             offset += bytes
             sent += n
         }
@@ -197,7 +197,7 @@ extension UDPTunnelPort {
     /// in all, each `size` bytes but the last) to the destination(s): one UDP GSO send, or one
     /// send per datagram once the kernel has refused UDP_SEGMENT.
     func transmitRun(datagrams count: Int, piecesEach: Int, bytes: Int, size: Int, only: Int?, socket: Int,
-                             counters: inout PortCounters) {
+                             counters: PortCounters) {
         let overhead = encapsulation.overhead
         let fanOut = only == nil ? remoteCount : 1
         for k in 0..<fanOut {
@@ -253,10 +253,10 @@ extension UDPTunnelPort {
     /// Queues one inner frame for its remote(s). `inPlace`: the frame stays in its buffer until
     /// the flush (VXLAN); otherwise it is copied (or sealed) into the arena first.
     @inline(__always)
-    func send(_ frame: UnsafeRawPointer, length: Int, inPlace: Bool, only: Int?, socket: Int, counters: inout PortCounters) {
+    func send(_ frame: UnsafeRawPointer, length: Int, inPlace: Bool, only: Int?, socket: Int, counters: PortCounters) {
         let fanOut = only == nil ? remoteCount : 1
         if txCounts[socket] + fanOut > Self.txQueueCapacity || (arenaUsed == arenaSlots && (!inPlace || channel != nil)) {
-            flush(counters: &counters)
+            flush(counters: counters)
         }
         var bytes = UnsafeRawPointer(frame)
         if let channel {
@@ -268,7 +268,7 @@ extension UDPTunnelPort {
             for k in 0..<fanOut {
                 let r = only ?? k
                 if length > remoteMaxFrame[r] { tooBig = true; continue }
-                if arenaUsed == arenaSlots || txCounts[socket] == Self.txQueueCapacity { flush(counters: &counters) }
+                if arenaUsed == arenaSlots || txCounts[socket] == Self.txQueueCapacity { flush(counters: counters) }
                 let slot = arena + arenaUsed * arenaSlotSize
                 switch channel.seal(frame: UnsafeRawBufferPointer(start: frame, count: length), vni: vni, peer: r, now: sendClock,
                                     into: UnsafeMutableRawBufferPointer(start: slot, count: arenaSlotSize)) {
@@ -311,7 +311,7 @@ extension UDPTunnelPort {
     }
 
     /// Sends every queued datagram and frees the arena.
-    func flush(counters: inout PortCounters) {
+    func flush(counters: PortCounters) {
         let header = channel == nil ? UnsafeRawPointer(vxlanHeader) : nil
         let headerLength = UInt32(channel == nil ? VXLANHeader.headerLength : 0)
         for s in 0..<txFDs.count where txCounts[s] > 0 {

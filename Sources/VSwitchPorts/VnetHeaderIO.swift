@@ -13,7 +13,7 @@ enum VnetHeaderIO {
 
     /// Reads frames from `fd` until the batch is full or the descriptor has no more.
     @inline(__always)
-    static func receive(_ fd: Int32, into batch: PacketBatch, counters: inout PortCounters) {
+    static func receive(_ fd: Int32, into batch: PacketBatch, counters: PortCounters) {
         let h = headerLength
         while !batch.isFull {
             let b = batch.next
@@ -38,11 +38,11 @@ enum VnetHeaderIO {
 
     /// Writes the frames at `indices` to `fd`, each behind its virtio-net header.
     @inline(__always)
-    static func transmit(_ fd: Int32, _ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
+    static func transmit(_ fd: Int32, _ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: PortCounters) {
         for i in 0..<count {
             let b = batch.buffers + Int(indices[i])
             withHeader(b)
-            write(fd, UnsafeRawPointer(b.pointee.frame - headerLength), frameLength: b.pointee.length, counters: &counters)
+            write(fd, UnsafeRawPointer(b.pointee.frame - headerLength), frameLength: b.pointee.length, counters: counters)
         }
     }
 
@@ -59,7 +59,7 @@ enum VnetHeaderIO {
 
     /// One write of a header and the `frameLength`-byte frame after it.
     @inline(__always)
-    static func write(_ fd: Int32, _ bytes: UnsafeRawPointer, frameLength: Int, counters: inout PortCounters) {
+    static func write(_ fd: Int32, _ bytes: UnsafeRawPointer, frameLength: Int, counters: PortCounters) {
         switch SystemCalls.write(fd, bytes, frameLength + headerLength) {
         case .transferred:
             counters.txPackets &+= 1

@@ -6,8 +6,8 @@ public final class DiscardPort: Port {
     public let name: String
     public var readinessDescriptor: Int32 { -1 }
     public init(name: String) { self.name = name }
-    public func receive(into batch: PacketBatch, counters: inout PortCounters) {}
-    public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
+    public func receive(into batch: PacketBatch, counters: PortCounters) {}
+    public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: PortCounters) {
         var bytes: UInt64 = 0
         let buffers = batch.buffers
         for i in 0..<count { bytes &+= UInt64(truncatingIfNeeded: buffers[Int(truncatingIfNeeded: indices[i])].length) }

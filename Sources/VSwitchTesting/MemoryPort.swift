@@ -27,7 +27,7 @@ public final class MemoryPort: Port {
         return transmitted
     }
 
-    public func receive(into batch: PacketBatch, counters: inout PortCounters) {
+    public func receive(into batch: PacketBatch, counters: PortCounters) {
         var taken = 0
         while taken < pending.count, !batch.isFull {
             if !batch.append(pending[taken]) { counters.rxErrors &+= 1 }
@@ -36,7 +36,7 @@ public final class MemoryPort: Port {
         pending.removeFirst(taken)
     }
 
-    public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
+    public func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: PortCounters) {
         for i in 0..<count {
             if i >= transmitLimit { counters.drop(.transmitQueueFull); continue }
             let buffer = batch.buffers[Int(indices[i])]

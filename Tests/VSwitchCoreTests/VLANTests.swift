@@ -118,8 +118,8 @@ final class OffloadCapture: Port {
     var frames: [[UInt8]] = []
     var headers: [[UInt8]] = []
     init(name: String) { self.name = name }
-    func receive(into batch: PacketBatch, counters: inout PortCounters) {}
-    func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
+    func receive(into batch: PacketBatch, counters: PortCounters) {}
+    func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: PortCounters) {
         for i in 0..<count {
             let b = batch.buffers[Int(indices[i])]
             frames.append(Array(b.bytes))

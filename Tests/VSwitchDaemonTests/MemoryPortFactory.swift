@@ -18,11 +18,11 @@ final class MemoryDevicePort: DevicePort, ImpairablePort {
 
     init(name: String) { memory = MemoryPort(name: name) }
 
-    func receive(into batch: PacketBatch, counters: inout PortCounters) { memory.receive(into: batch, counters: &counters) }
-    func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: inout PortCounters) {
-        memory.transmit(batch, indices: indices, count: count, counters: &counters)
+    func receive(into batch: PacketBatch, counters: PortCounters) { memory.receive(into: batch, counters: counters) }
+    func transmit(_ batch: PacketBatch, indices: UnsafePointer<UInt16>, count: Int, counters: PortCounters) {
+        memory.transmit(batch, indices: indices, count: count, counters: counters)
     }
-    func service(now: UInt64, counters: inout PortCounters) {}
+    func service(now: UInt64, counters: PortCounters) {}
     func close() { closed = true }
 }
 

@@ -146,7 +146,7 @@ final class ShimDriver {
             b.pointee.offloadLength = offload.count
         }
         let before = Array(b.pointee.bytes)
-        let result = shim.decapsulate(UnsafePointer(b), header: header, now: now, counters: &counters)
+        let result = shim.decapsulate(UnsafePointer(b), header: header, now: now, counters: counters)
         #expect(Array(b.pointee.bytes) == before, "decapsulate must not modify the frame: other ports may share it")
         guard case .packet(let length) = result else { return (result, nil) }
         let written = Array(UnsafeRawBufferPointer(start: header, count: 10))
@@ -162,7 +162,7 @@ final class ShimDriver {
         let h = offload?.count ?? 0
         let read = (offload ?? []) + packet
         (b.pointee.frame + 14 - h).copyMemory(from: read, byteCount: read.count)
-        guard shim.encapsulate(b, packetLength: packet.count, offloadLength: h, now: now, counters: &counters) else { return nil }
+        guard shim.encapsulate(b, packetLength: packet.count, offloadLength: h, now: now, counters: counters) else { return nil }
         return emitted(b)
     }
 
@@ -171,7 +171,7 @@ final class ShimDriver {
         var frames: [EmittedFrame] = []
         while shim.hasPendingFrames {
             batch.reset()
-            shim.emitPending(into: batch, counters: &counters)
+            shim.emitPending(into: batch, counters: counters)
             frames += (0..<batch.count).map { emitted(batch.buffers + $0) }
         }
         return frames
@@ -179,7 +179,7 @@ final class ShimDriver {
 
     func expire(after nanoseconds: UInt64) {
         now += nanoseconds
-        shim.expire(now: now, counters: &counters)
+        shim.expire(now: now, counters: counters)
     }
 
     private func emitted(_ b: UnsafeMutablePointer<PacketBuffer>) -> EmittedFrame {

@@ -145,7 +145,7 @@ private final class SwitchLoop: @unchecked Sendable {
                 while switching.poll(port, batch: batch, now: now) == batch.capacity && rounds < 8 { rounds += 1 }
             }
             if let due = tun.nextDeadline, due <= now {
-                switching.withCounters(tunNumber) { tun.service(now: now, counters: &$0) }
+                switching.withCounters(tunNumber) { tun.service(now: now, counters: $0) }
             }
         }
     }

@@ -74,10 +74,10 @@ import VSwitchWire
     /// Lets two secure ports answer each other's handshakes until both have a session.
     static func handshake(_ a: UDPTunnelPort, _ b: UDPTunnelPort) throws {
         let batch = PacketBatch(capacity: 8)
-        var counters = PortCounters()
+        let counters = PortCounters()
         for _ in 0..<200 {
             if a.peerStatus()[0].established && b.peerStatus()[0].established { return }
-            for port in [a, b] { batch.count = 0; port.receive(into: batch, counters: &counters) }
+            for port in [a, b] { batch.count = 0; port.receive(into: batch, counters: counters) }
             usleep(2_000)
         }
         throw PortError("no handshake between the loopback ports: \(counters)")
@@ -91,9 +91,9 @@ import VSwitchWire
             tso.store(to: b.pointee.frame - VirtioNetHeader.headerLength)
             b.pointee.offloadLength = VirtioNetHeader.headerLength
         }
-        var counters = PortCounters()
+        let counters = PortCounters()
         var indices = (0..<frames.count).map { UInt16($0) }
-        port.transmit(batch, indices: &indices, count: frames.count, counters: &counters)
+        port.transmit(batch, indices: &indices, count: frames.count, counters: counters)
         #expect(counters.txPackets == UInt64(frames.count * segments), "\(counters)")
     }
 
@@ -112,8 +112,8 @@ import VSwitchWire
         // segments at most at once), not for the third's first message as well.
         let perMessage = mode == "vxlan" ? 65_507 / (1514 + 8) : 65_507 / (1514 + 36)
         let batch = PacketBatch(capacity: perMessage + 1)
-        var counters = PortCounters()
-        b.receive(into: batch, counters: &counters)
+        let counters = PortCounters()
+        b.receive(into: batch, counters: counters)
         var received: [(bytes: [UInt8], header: VirtioNetHeader)] = []
         func take() {
             for i in 0..<batch.count {
@@ -125,7 +125,7 @@ import VSwitchWire
         #expect(batch.count == 2, "the third superframe waits whole")
         take()
         batch.count = 0
-        b.receive(into: batch, counters: &counters)
+        b.receive(into: batch, counters: counters)
         #expect(batch.count == 1)
         take()
         #expect(b.trafficByRemote[0].rxPackets == UInt64(3 * Self.segments), "every segment arrived")
@@ -150,9 +150,9 @@ import VSwitchWire
         let frame = Self.superframe(sequence: 77)
         Self.send([frame], from: a)
         let batch = PacketBatch(capacity: 64)
-        var counters = PortCounters()
+        let counters = PortCounters()
         for _ in 0..<50 where b.trafficByRemote[0].rxPackets < UInt64(Self.segments) {
-            b.receive(into: batch, counters: &counters)
+            b.receive(into: batch, counters: counters)
             if b.trafficByRemote[0].rxPackets < UInt64(Self.segments) { usleep(10_000) }
         }
         #expect(b.trafficByRemote[0].rxPackets == UInt64(Self.segments), "every datagram arrived, one by one")
