@@ -23,6 +23,8 @@ let package = Package(
         // C shim: only what Swift cannot call (ioctl on /dev/net/tun, struct ifreq).
         .target(name: "CVSwitchLinux"),
         .target(name: "CChecksum", cSettings: [.unsafeFlags(["-O2"])]),
+        // Batched writes through io_uring (Debian: liburing-dev): TAP ports' transmit.
+        .target(name: "CVSwitchURing", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("uring")]),
         // libnl-route-3 through pkg-config (Debian: libnl-3-dev, libnl-route-3-dev).
         .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
                        providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
@@ -39,7 +41,7 @@ let package = Package(
         // Netlink (libnl-route-3): links, addresses, namespaces.
         .target(name: "VSwitchNetlink", dependencies: ["CNetlink", "VSwitchSystem"]),
         // Port kinds (TAP, ...): know the core's Port protocol and the system below it.
-        .target(name: "VSwitchPorts", dependencies: ["VSwitchCore", "VSwitchWire", "VSwitchSystem", "VSwitchNetlink", "CVSwitchLinux", "CPcap", "VSwitchTunnel"]),
+        .target(name: "VSwitchPorts", dependencies: ["VSwitchCore", "VSwitchWire", "VSwitchSystem", "VSwitchNetlink", "CVSwitchLinux", "CPcap", "VSwitchTunnel", "CVSwitchURing"]),
         // Tunnel wire formats and security: VXLAN, the secure mode's AEAD framing, replay window, keys.
         .target(name: "CAEAD", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "VSwitchTunnel", dependencies: ["VSwitchWire", "CAEAD", .product(name: "Crypto", package: "swift-crypto")]),
