@@ -6,6 +6,7 @@
 struct vswitch_uring {
     struct io_uring ring;
     unsigned entries;
+    int fd;
 };
 
 vswitch_uring *vswitch_uring_open(unsigned entries, int fd) {
@@ -14,8 +15,9 @@ vswitch_uring *vswitch_uring_open(unsigned entries, int fd) {
     // SUBMIT_ALL: a write that fails (EAGAIN: the device is full) does not stop the ones after it.
     int e = io_uring_queue_init(entries, &r->ring, IORING_SETUP_SUBMIT_ALL);
     if (e < 0) { free(r); errno = -e; return NULL; }
-    e = io_uring_register_files(&r->ring, &fd, 1);
-    if (e < 0) { io_uring_queue_exit(&r->ring); free(r); errno = -e; return NULL; }
+    // The descriptor is not registered: a registered file is released only when the ring's
+    // teardown work runs, after close returns, and a TAP must go away when its port closes.
+    r->fd = fd;
     r->entries = entries;
     return r;
 }
@@ -34,8 +36,7 @@ int vswitch_uring_write(vswitch_uring *r, const struct iovec *buffers, unsigned 
         for (unsigned i = 0; i < n; i++) {
             struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
             if (!sqe) return -EBUSY;
-            io_uring_prep_write(sqe, 0, buffers[done + i].iov_base, (unsigned)buffers[done + i].iov_len, 0);
-            sqe->flags |= IOSQE_FIXED_FILE;
+            io_uring_prep_write(sqe, r->fd, buffers[done + i].iov_base, (unsigned)buffers[done + i].iov_len, 0);
             sqe->user_data = done + i;
         }
         int e = io_uring_submit_and_wait(&r->ring, n);

@@ -6,7 +6,7 @@
 
 #include <sys/uio.h>
 
-/// A submission ring of its own for one descriptor (registered as fixed file 0).
+/// A submission ring of its own for one descriptor.
 typedef struct vswitch_uring vswitch_uring;
 
 /// A ring of `entries` (a power of two, at most 4096) writing to `fd`; NULL with errno set when
